@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { parseServiceAccountKey, type ServiceAccountKey } from './google/service-account-key.ts';
+import { isAllowedOutboundUrl } from './url-policy.ts';
+import { LOCATION_PATTERN, PROJECT_PATTERN } from './vertex/path-params.ts';
+
+/** The gateway's settings, parsed once per isolate from Workers vars/secrets or Deno's env. */
+export interface Config {
+  serviceAccount: ServiceAccountKey | null;
+  /** Keys clients present as `Authorization: Bearer <key>`. */
+  clientKeys: readonly string[];
+  allowTokenPassthrough: boolean;
+  defaultProject: string | null;
+  defaultLocation: string;
+  /** `'*'` allows any project a caller names in the path. */
+  allowedProjects: '*' | ReadonlySet<string>;
+  /** An origin that replaces Google's hosts (emulator, tests, private endpoints). */
+  upstreamOrigin: string | null;
+}
+
+/** A setting that cannot be used. Names the variable, never its value: values may be secrets. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.variable = variable;
+  }
+}
+
+// Unset, empty and whitespace-only all mean "not configured".
+const optionalText = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z.string({ error: 'must be a string' }).trim().optional(),
+);
+
+const commaList = optionalText.transform((v) =>
+  v === undefined
+    ? []
+    : v
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+);
+
+const booleanFlag = z.preprocess(
+  (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+  z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])], {
+      error: 'must be "true" or "false"',
+    })
+    .optional()
+    .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes'),
+);
+
+const EnvSchema = z.object({
+  GOOGLE_SERVICE_ACCOUNT_KEY: optionalText,
+  GATEWAY_API_KEYS: commaList,
+  ALLOW_TOKEN_PASSTHROUGH: booleanFlag,
+  VERTEX_PROJECT: optionalText.refine((v) => v === undefined || PROJECT_PATTERN.test(v), {
+    error: 'is not a Google Cloud project id or number',
+  }),
+  VERTEX_LOCATION: optionalText.refine((v) => v === undefined || LOCATION_PATTERN.test(v), {
+    error: 'is not a Vertex AI location such as us-central1, europe-west4, us, eu or global',
+  }),
+  VERTEX_ALLOWED_PROJECTS: commaList.refine(
+    (list) => list.every((p) => p === '*' || PROJECT_PATTERN.test(p)),
+    { error: 'must be "*" or a comma-separated list of project ids' },
+  ),
+  VERTEX_BASE_URL: optionalText.refine(
+    (v) => v === undefined || (URL.canParse(v) && isBareOrigin(new URL(v))),
+    { error: 'must be an origin such as https://host:port (http only on loopback), with no path' },
+  ),
+});
+
+function isBareOrigin(url: URL): boolean {
+  return isAllowedOutboundUrl(url) && url.pathname === '/' && !url.search && !url.hash;
+}
+
+/** The variables the gateway reads; a change to any of them means a new Config. */
+export const CONFIG_VARIABLES = Object.keys(EnvSchema.shape);
+
+export function parseConfig(env: Record<string, unknown>): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(
+      String(issue?.path[0] ?? 'configuration'),
+      issue?.message ?? 'is invalid',
+    );
+  }
+  const vars = parsed.data;
+
+  let serviceAccount: ServiceAccountKey | null = null;
+  if (vars.GOOGLE_SERVICE_ACCOUNT_KEY !== undefined) {
+    try {
+      serviceAccount = parseServiceAccountKey(vars.GOOGLE_SERVICE_ACCOUNT_KEY);
+    } catch (error) {
+      throw new ConfigError('GOOGLE_SERVICE_ACCOUNT_KEY', (error as Error).message);
+    }
+  }
+  if (vars.GATEWAY_API_KEYS.length > 0 && !serviceAccount) {
+    throw new ConfigError(
+      'GATEWAY_API_KEYS',
+      'is set but GOOGLE_SERVICE_ACCOUNT_KEY is not: the gateway needs a service account to call Vertex AI for clients that present a gateway key',
+    );
+  }
+
+  const defaultProject = vars.VERTEX_PROJECT ?? serviceAccount?.projectId ?? null;
+  if (defaultProject !== null && !PROJECT_PATTERN.test(defaultProject)) {
+    throw new ConfigError(
+      'GOOGLE_SERVICE_ACCOUNT_KEY',
+      'has a "project_id" that is not a project id',
+    );
+  }
+  const allowed = vars.VERTEX_ALLOWED_PROJECTS;
+  return {
+    serviceAccount,
+    clientKeys: vars.GATEWAY_API_KEYS,
+    allowTokenPassthrough: vars.ALLOW_TOKEN_PASSTHROUGH,
+    defaultProject,
+    defaultLocation: vars.VERTEX_LOCATION ?? 'us-central1',
+    allowedProjects: allowed.includes('*')
+      ? '*'
+      : new Set(allowed.length > 0 ? allowed : defaultProject ? [defaultProject] : []),
+    upstreamOrigin: vars.VERTEX_BASE_URL ? new URL(vars.VERTEX_BASE_URL).origin : null,
+  };
+}

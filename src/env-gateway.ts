@@ -1,0 +1,58 @@
+import type { Hono } from 'hono';
+import { createGateway, type GatewayDependencies } from './app.ts';
+import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.ts';
+import { GatewayError } from './errors.ts';
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+/**
+ * Turns a runtime's environment (Workers `env`, Deno's env object) into a request handler, parsing
+ * it only when a configuration variable changed. Workers may hand a new `env` object to the same
+ * isolate; comparing values instead of identity keeps the token cache across those.
+ */
+export function createEnvGateway(
+  deps: GatewayDependencies = {},
+): (env: Record<string, unknown>) => FetchHandler {
+  let lastEnv: Record<string, unknown> | null = null;
+  let lastValues: unknown[] = [];
+  let handler: FetchHandler = () => new Response(null, { status: 500 });
+
+  return function gatewayFor(env) {
+    if (env === lastEnv) return handler;
+    const values = CONFIG_VARIABLES.map((name) => env[name]);
+    if (lastEnv === null || values.some((value, i) => value !== lastValues[i])) {
+      handler = buildHandler(env, deps);
+    }
+    lastEnv = env;
+    lastValues = values;
+    return handler;
+  };
+}
+
+function buildHandler(env: Record<string, unknown>, deps: GatewayDependencies): FetchHandler {
+  let app: Hono;
+  try {
+    app = createGateway(parseConfig(env), deps);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return misconfiguredHandler(error);
+  }
+  return (request) => app.fetch(request);
+}
+
+/** Answers health checks as usual (they reveal nothing) and everything else with the problem. */
+function misconfiguredHandler(problem: ConfigError): FetchHandler {
+  console.error(
+    JSON.stringify({ level: 'error', message: `configuration error: ${problem.message}` }),
+  );
+  const error = new GatewayError(
+    500,
+    'server_error',
+    'gateway_misconfigured',
+    `The gateway is misconfigured: ${problem.message}.`,
+  );
+  return (request) =>
+    new URL(request.url).pathname === '/healthz'
+      ? Response.json({ status: 'ok' })
+      : error.toResponse();
+}

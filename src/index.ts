@@ -1,0 +1,4 @@
+export { createGateway, type GatewayDependencies } from './app.ts';
+export { type Config, ConfigError, parseConfig } from './config.ts';
+export { createEnvGateway } from './env-gateway.ts';
+export { GatewayError } from './errors.ts';

@@ -1,0 +1,45 @@
+import { errorTypeForStatus, GatewayError } from '../errors.ts';
+
+// Enough for any Google error document; anything longer is not an error we can explain.
+const MAX_ERROR_BODY_CHARS = 64 * 1024;
+
+interface GoogleError {
+  message?: unknown;
+  status?: unknown;
+}
+
+/**
+ * Turns a failed Vertex response into the OpenAI error shape, keeping the upstream status and
+ * Google's own message. Vertex sends `{"error":{...}}` or the same wrapped in a one-element array.
+ */
+export async function gatewayErrorFromVertex(response: Response): Promise<GatewayError> {
+  const text = (await response.text().catch(() => '')).slice(0, MAX_ERROR_BODY_CHARS);
+  const googleError = extractGoogleError(text);
+  const message =
+    typeof googleError?.message === 'string' && googleError.message !== ''
+      ? googleError.message
+      : `Vertex AI answered HTTP ${response.status} without an error message.`;
+  const code =
+    typeof googleError?.status === 'string'
+      ? googleError.status.toLowerCase()
+      : `http_${response.status}`;
+  const retryAfter = response.headers.get('retry-after');
+  return new GatewayError(response.status, errorTypeForStatus(response.status), code, message, {
+    headers: retryAfter ? { 'retry-after': retryAfter } : {},
+  });
+}
+
+function extractGoogleError(text: string): GoogleError | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const document: unknown = Array.isArray(json) ? json[0] : json;
+  if (document && typeof document === 'object' && 'error' in document) {
+    const error = (document as { error: unknown }).error;
+    if (error && typeof error === 'object') return error as GoogleError;
+  }
+  return null;
+}

@@ -1,0 +1,195 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * Starts the real processes the e2e suite drives: the emulator (`npm run emulator`), the gateway
+ * under `wrangler dev` (workerd) and under `npm run serve:deno`, the way the README runs them.
+ */
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'node_modules/.bin');
+
+export interface RunningProcess {
+  url: string;
+  /** Everything the process printed, for assertions that secrets never appear in logs. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function launch(
+  command: string,
+  args: string[],
+  ready: RegExp,
+  env: Record<string, string> = {},
+  timeoutMs = 90_000,
+): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
+  // Its own process group, so stop() also ends the children (workerd, deno) it starts.
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...inheritedEnv(), WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => {
+      kill(child);
+      fail(new Error(`${command} ${args.join(' ')} was not ready in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      const match = ready.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        done({ child, match, output: () => output });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${command} exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+}
+
+// The gateway's own variables come only from the test, never from the machine running it.
+const GATEWAY_VARIABLE = /^(GOOGLE_|GATEWAY_|VERTEX_|ALLOW_TOKEN_)/;
+
+function inheritedEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined && !GATEWAY_VARIABLE.test(entry[0]),
+    ),
+  );
+}
+
+function kill(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    // Already gone.
+  }
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((done) => child.once('exit', done));
+  kill(child);
+  const forced = setTimeout(() => {
+    if (child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    }
+  }, 5_000);
+  await exited;
+  clearTimeout(forced);
+}
+
+export interface EmulatorProcess extends RunningProcess {
+  admin<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+}
+
+export async function startEmulator(): Promise<EmulatorProcess> {
+  const { child, match, output } = await launch(
+    join(BIN, 'node'),
+    ['test/emulator/main.ts', '--port', '0'],
+    /listening on (http:\/\/\S+)/,
+  );
+  const url = match[1] as string;
+  return {
+    url,
+    output,
+    stop: () => stopProcess(child),
+    async admin<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+      const response = await fetch(`${url}/__emulator/${path}`, {
+        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+        headers: { 'content-type': 'application/json' },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      if (!response.ok)
+        throw new Error(`emulator ${path}: ${response.status} ${await response.text()}`);
+      return (await response.json()) as T;
+    },
+  };
+}
+
+export type Runtime = 'workerd' | 'deno';
+
+/** `npx wrangler dev --ip 127.0.0.1 --port P --env-file F`, as the README documents. */
+async function startWorkerd(env: Record<string, string>): Promise<RunningProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'gateway-e2e-'));
+  const envFile = join(dir, '.env');
+  const lines = Object.entries(env).map(([name, value]) => {
+    // dotenv has no escape for these; callers base64-encode values that contain them.
+    if (/["'\n\\]/.test(value)) throw new Error(`${name} cannot be written to a dotenv file as is`);
+    return `${name}=${value}`;
+  });
+  writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const port = await freePort();
+  const { child, output } = await launch(
+    join(BIN, 'wrangler'),
+    [
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--env-file',
+      envFile,
+      '--inspector-port',
+      String(await freePort()),
+      '--persist-to',
+      join(dir, 'state'),
+      '--log-level',
+      'info',
+    ],
+    /Ready on http:\/\/127\.0\.0\.1:\d+/,
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output,
+    async stop() {
+      await stopProcess(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `PORT=P npm run serve:deno`, with the configuration in the environment. */
+async function startDeno(env: Record<string, string>): Promise<RunningProcess> {
+  const port = await freePort();
+  const { child, output } = await launch(
+    'npm',
+    ['run', 'serve:deno'],
+    /Listening on http:\/\/127\.0\.0\.1:\d+/,
+    {
+      ...env,
+      PORT: String(port),
+    },
+  );
+  return { url: `http://127.0.0.1:${port}`, output, stop: () => stopProcess(child) };
+}
+
+export function startGateway(
+  runtime: Runtime,
+  env: Record<string, string>,
+): Promise<RunningProcess> {
+  return runtime === 'workerd' ? startWorkerd(env) : startDeno(env);
+}

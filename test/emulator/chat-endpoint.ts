@@ -1,0 +1,224 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  answerFor,
+  type ChatRequestBody,
+  defaultChunkCount,
+  extraContent,
+  googleResponseId,
+  isChatRequestBody,
+  splitIntoChunks,
+  thoughtSignatureFor,
+  usageFor,
+} from './completion.ts';
+import { type DirectiveError, type Directives, parseDirectives } from './directives.ts';
+import {
+  type AuthFailureReason,
+  errorForStatus,
+  googleError,
+  shapeError,
+  unauthenticatedError,
+} from './google-errors.ts';
+import { clientGone, headerRecord, parseJson, readBody, sendJson, sleep } from './http-io.ts';
+import { CLOUD_PLATFORM_SCOPE, scopes, timeframeOk, verifyServiceAccountJwt } from './jwt.ts';
+import { openEventStream, type StreamEnd, writeCompletionStream } from './sse.ts';
+import type { EmulatorState, RecordedChatRequest } from './state.ts';
+
+export const CHAT_PATH =
+  /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/([^/]+)\/chat\/completions$/;
+
+/** Audience a self-signed JWT may use instead of the cloud-platform scope (AIP-4111). */
+const SELF_SIGNED_AUDIENCE = 'https://aiplatform.googleapis.com/';
+
+export async function handleChatRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: EmulatorState,
+  params: RecordedChatRequest['params'],
+): Promise<void> {
+  state.stats.chatRequests += 1;
+  const bodyText = await readBody(req);
+  const parsed = parseJson(bodyText);
+  const recorded = state.record({
+    method: req.method ?? '',
+    path: req.url ?? '',
+    params,
+    headers: headerRecord(req),
+    bodyText,
+    body: parsed.ok ? parsed.value : undefined,
+  });
+  const signal = clientGone(res);
+  let cutOnPurpose = false;
+  signal.addEventListener('abort', () => {
+    if (!cutOnPurpose) state.stats.clientDisconnects += 1;
+  });
+  const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+    recorded.status = status;
+    if (status >= 400) state.stats.chatErrors += 1;
+    if (!res.destroyed) sendJson(res, status, body, headers);
+  };
+
+  const authFailure = await authenticate(req.headers.authorization, state);
+  if (authFailure) return reply(401, unauthenticatedError(authFailure));
+
+  const requested = parsed.ok && isObject(parsed.value) ? parsed.value.emulator : undefined;
+  let directives: Directives;
+  try {
+    directives = parseDirectives(requested);
+  } catch (error) {
+    return reply(400, googleError(400, `emulator: ${(error as DirectiveError).message}`));
+  }
+  const fault = state.faults.take('chat');
+  if (fault) {
+    state.stats.faultsApplied += 1;
+    // A queued fault overrides whatever the request itself asked for.
+    directives = { ...directives, ...fault };
+  }
+  const headers: Record<string, string> =
+    directives.retryAfter === undefined ? {} : { 'retry-after': String(directives.retryAfter) };
+
+  await sleep(directives.headersDelayMs ?? 0, signal);
+  if (signal.aborted) return;
+
+  if (directives.status !== undefined) {
+    const google = errorForStatus(directives.status, directives.message);
+    return reply(
+      directives.status,
+      fault?.body ?? shapeError(google, directives.errorShape),
+      headers,
+    );
+  }
+  if (!parsed.ok) {
+    return reply(400, googleError(400, 'Invalid JSON payload received. Unexpected token.'));
+  }
+  if (!isChatRequestBody(parsed.value)) {
+    return reply(
+      400,
+      googleError(
+        400,
+        'Invalid chat completions request: "model" (string) and "messages" (array) are required.',
+      ),
+    );
+  }
+  const body = parsed.value;
+  const content = answerFor(body, directives);
+  const signature = thoughtSignatureFor(body, directives);
+  const finishReason = directives.finishReason ?? 'stop';
+  const id = googleResponseId();
+  const created = Math.floor(state.now() / 1000);
+
+  if (body.stream !== true) {
+    const message: Record<string, unknown> = { role: 'assistant', content };
+    if (signature !== undefined) message.extra_content = extraContent(signature);
+    return reply(
+      200,
+      {
+        id,
+        object: 'chat.completion',
+        created,
+        model: body.model,
+        choices: [{ index: 0, message, finish_reason: finishReason }],
+        usage: usageFor(body, content),
+      },
+      headers,
+    );
+  }
+  const end = await stream(res, state, recorded, signal, headers, {
+    body,
+    directives,
+    content,
+    signature,
+    finishReason,
+    id,
+    created,
+  });
+  if (end === 'aborted') {
+    cutOnPurpose = true;
+    res.destroy();
+  }
+}
+
+interface StreamInput {
+  body: ChatRequestBody;
+  directives: Directives;
+  content: string;
+  signature: string | undefined;
+  finishReason: string;
+  id: string;
+  created: number;
+}
+
+async function stream(
+  res: ServerResponse,
+  state: EmulatorState,
+  recorded: RecordedChatRequest,
+  signal: AbortSignal,
+  headers: Record<string, string>,
+  input: StreamInput,
+): Promise<StreamEnd> {
+  const { body, directives, content } = input;
+  recorded.status = 200;
+  openEventStream(res, headers);
+  state.stats.streamsStarted += 1;
+  state.stats.openStreams += 1;
+  const end = await writeCompletionStream(
+    res,
+    {
+      id: input.id,
+      created: input.created,
+      model: body.model,
+      pieces: splitIntoChunks(content, directives.chunks ?? defaultChunkCount(content)),
+      finishReason: input.finishReason,
+      thoughtSignature: input.signature,
+      usage: body.stream_options?.include_usage === true ? usageFor(body, content) : undefined,
+      firstChunkDelayMs: directives.firstChunkDelayMs ?? 0,
+      chunkDelayMs: directives.chunkDelayMs ?? 0,
+      errorEventAfterChunks: directives.errorEventAfterChunks,
+      errorMessage: directives.message,
+      abortAfterChunks: directives.abortAfterChunks,
+      omitDone: directives.omitDone ?? false,
+    },
+    signal,
+  ).finally(() => {
+    state.stats.openStreams -= 1;
+  });
+  if (end === 'cancelled') state.stats.cancelledStreams += 1;
+  else if (end === 'aborted') state.stats.abortedStreams += 1;
+  else state.stats.completedStreams += 1;
+  return end;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Returns why Google would reject the credential, or undefined when it is accepted. */
+async function authenticate(
+  authorization: string | undefined,
+  state: EmulatorState,
+): Promise<AuthFailureReason | undefined> {
+  if (!authorization) return 'CREDENTIALS_MISSING';
+  const match = /^Bearer (\S+)$/i.exec(authorization.trim());
+  if (!match?.[1]) return 'ACCESS_TOKEN_TYPE_UNSUPPORTED';
+  const token = match[1];
+  const status = state.tokenStatus(token);
+  if (status === 'valid') return undefined;
+  if (status === 'expired') return 'ACCESS_TOKEN_EXPIRED';
+  if (!state.config.acceptSelfSignedJwt) return 'ACCESS_TOKEN_TYPE_UNSUPPORTED';
+  return checkSelfSignedJwt(token, state);
+}
+
+async function checkSelfSignedJwt(
+  jwt: string,
+  state: EmulatorState,
+): Promise<AuthFailureReason | undefined> {
+  const checked = await verifyServiceAccountJwt(jwt, state);
+  if (!checked.ok) return 'ACCESS_TOKEN_TYPE_UNSUPPORTED';
+  const { claims } = checked;
+  const nowSeconds = Math.floor(state.now() / 1000);
+  if (typeof claims.exp === 'number' && claims.exp <= nowSeconds) return 'ACCESS_TOKEN_EXPIRED';
+  const targeted =
+    claims.aud === SELF_SIGNED_AUDIENCE || scopes(claims).includes(CLOUD_PLATFORM_SCOPE);
+  const self = claims.sub === claims.iss;
+  return targeted && self && timeframeOk(claims, nowSeconds)
+    ? undefined
+    : 'ACCESS_TOKEN_TYPE_UNSUPPORTED';
+}

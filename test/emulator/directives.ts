@@ -1,0 +1,96 @@
+import type { ErrorShape } from './google-errors.ts';
+
+/**
+ * Per-request behaviour, read from the top-level `emulator` field of a chat request body.
+ * The gateway forwards unknown fields unchanged, so tests can steer the emulator through it.
+ */
+export interface Directives {
+  /** Answer with Google's error for this HTTP status instead of a completion. */
+  status?: number;
+  /** Error message (with `status`) or the SSE error event's message (with `errorEventAfterChunks`). */
+  message?: string;
+  errorShape?: ErrorShape;
+  /** Sent as the Retry-After header, on errors and successes alike. */
+  retryAfter?: string | number;
+  headersDelayMs?: number;
+  chunks?: number;
+  chunkDelayMs?: number;
+  firstChunkDelayMs?: number;
+  /** Replace the answer with `deterministicText(totalBytes)`. */
+  totalBytes?: number;
+  errorEventAfterChunks?: number;
+  abortAfterChunks?: number;
+  omitDone?: boolean;
+  reply?: string;
+  /** Put `extra_content.google.thought_signature` with this value on the reply. */
+  thoughtSignature?: string;
+  finishReason?: string;
+}
+
+type Kind = 'count' | 'string' | 'boolean' | 'status' | 'shape' | 'retryAfter';
+
+const SCHEMA: Readonly<Record<keyof Directives, Kind>> = {
+  status: 'status',
+  message: 'string',
+  errorShape: 'shape',
+  retryAfter: 'retryAfter',
+  headersDelayMs: 'count',
+  chunks: 'count',
+  chunkDelayMs: 'count',
+  firstChunkDelayMs: 'count',
+  totalBytes: 'count',
+  errorEventAfterChunks: 'count',
+  abortAfterChunks: 'count',
+  omitDone: 'boolean',
+  reply: 'string',
+  thoughtSignature: 'string',
+  finishReason: 'string',
+};
+
+export const DIRECTIVE_NAMES = Object.keys(SCHEMA) as (keyof Directives)[];
+
+export class DirectiveError extends Error {}
+
+function valid(kind: Kind, value: unknown): boolean {
+  switch (kind) {
+    case 'count':
+      return Number.isInteger(value) && (value as number) >= 0;
+    case 'string':
+      return typeof value === 'string';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'status':
+      return Number.isInteger(value) && (value as number) >= 400 && (value as number) <= 599;
+    case 'shape':
+      return value === 'object' || value === 'array';
+    case 'retryAfter':
+      return typeof value === 'string' || (typeof value === 'number' && value >= 0);
+  }
+}
+
+/**
+ * Validates strictly: a misspelt directive must fail loudly, or a test would silently assert
+ * against default behaviour. `extraKeys` are allowed through unchecked (used by fault specs).
+ */
+export function parseDirectives(
+  value: unknown,
+  extraKeys: readonly string[] = [],
+): Directives & Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new DirectiveError('emulator directives must be a JSON object');
+  }
+  for (const [name, field] of Object.entries(value)) {
+    if (extraKeys.includes(name)) continue;
+    const kind = SCHEMA[name as keyof Directives];
+    if (!kind) {
+      throw new DirectiveError(
+        `unknown emulator directive "${name}" (known: ${DIRECTIVE_NAMES.join(', ')})`,
+      );
+    }
+    if (!valid(kind, field)) {
+      throw new DirectiveError(`emulator directive "${name}" has an invalid value`);
+    }
+  }
+  return value as Directives & Record<string, unknown>;
+}

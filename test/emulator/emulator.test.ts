@@ -1,0 +1,635 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { importPKCS8, SignJWT } from 'jose';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deterministicText } from './completion.ts';
+import { UNAUTHENTICATED_MESSAGE } from './google-errors.ts';
+import { type Emulator, startEmulator } from './server.ts';
+import { generateServiceAccountKey, type ServiceAccountKey } from './service-account.ts';
+
+const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const CHAT_PATH =
+  '/v1/projects/emulator-project/locations/global/endpoints/openapi/chat/completions';
+const SHORT_LIVED =
+  'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.';
+
+interface Completion {
+  id: string;
+  object: string;
+  model: string;
+  choices: [
+    {
+      finish_reason: string;
+      message: {
+        role: string;
+        content: string;
+        extra_content?: { google: { thought_signature: string } };
+      };
+    },
+  ];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+interface GoogleErrorBody {
+  error: { code: number; message: string; status: string };
+}
+
+let emulator: Emulator;
+let account: ServiceAccountKey;
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  account = emulator.createServiceAccount();
+});
+afterAll(() => emulator.close());
+beforeEach(() => emulator.reset());
+
+interface AssertionOverrides {
+  header?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+  signingKey?: string;
+}
+
+async function assertion(key: ServiceAccountKey, overrides: AssertionOverrides = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    iss: key.client_email,
+    scope: SCOPE,
+    aud: key.token_uri,
+    iat: now,
+    exp: now + 3600,
+  };
+  return new SignJWT({ ...claims, ...overrides.claims })
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.private_key_id, ...overrides.header })
+    .sign(await importPKCS8(overrides.signingKey ?? key.private_key, 'RS256'));
+}
+
+function exchange(jwt: string, grantType = 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+  return fetch(emulator.tokenUri, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: grantType, assertion: jwt }),
+  });
+}
+
+async function expectTokenError(response: Response, error: string, description?: string) {
+  expect(response.status).toBe(400);
+  const body = (await response.json()) as { error: string; error_description: string };
+  expect(body.error).toBe(error);
+  if (description !== undefined) expect(body.error_description).toBe(description);
+}
+
+function chat(body: unknown, token?: string, extraHeaders: Record<string, string> = {}) {
+  return fetch(`${emulator.url}${CHAT_PATH}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...extraHeaders,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+const hello = (extra: Record<string, unknown> = {}) => ({
+  model: 'google/gemini-2.5-flash',
+  messages: [{ role: 'user', content: 'What is the capital of France?' }],
+  ...extra,
+});
+
+/** Splits an SSE body on any blank line and returns the data payloads. */
+function sseData(text: string): string[] {
+  return text
+    .split(/\r?\n\r?\n/)
+    .filter((event) => event.startsWith('data: '))
+    .map((event) => event.slice('data: '.length));
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('service-account keys', () => {
+  it('have Google key JSON fields and a PKCS#8 key', () => {
+    const { key, publicKeyPem } = generateServiceAccountKey({ tokenUri: 'http://x/token' });
+    expect(key.type).toBe('service_account');
+    expect(key.project_id).toBe('emulator-project');
+    expect(key.private_key_id).toMatch(/^[0-9a-f]{40}$/);
+    expect(key.private_key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(key.client_email).toBe('gateway@emulator-project.iam.gserviceaccount.com');
+    expect(key.client_id).toMatch(/^\d{21}$/);
+    expect(key.token_uri).toBe('http://x/token');
+    expect(key.universe_domain).toBe('googleapis.com');
+    expect(publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+  });
+});
+
+describe('token endpoint', () => {
+  it('exchanges a correctly signed assertion for a working token', async () => {
+    const response = await exchange(await assertion(account));
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toEqual({
+      access_token: expect.stringMatching(/^ya29\.emu\./),
+      expires_in: 3599,
+      token_type: 'Bearer',
+    });
+    expect((await chat(hello(), body.access_token as string)).status).toBe(200);
+    expect(emulator.stats.tokenExchanges).toBe(1);
+  });
+
+  it('rejects a signature from an unregistered key, or a kid/key mismatch', async () => {
+    const stranger = generateServiceAccountKey({ tokenUri: emulator.tokenUri }).key;
+    await expectTokenError(
+      await exchange(await assertion(stranger)),
+      'invalid_grant',
+      'Invalid JWT Signature.',
+    );
+    const forged = await assertion(account, { signingKey: stranger.private_key });
+    await expectTokenError(await exchange(forged), 'invalid_grant', 'Invalid JWT Signature.');
+    expect(emulator.stats.tokenExchangeFailures).toBe(2);
+    expect(emulator.stats.tokenExchanges).toBe(0);
+  });
+
+  it('rejects a deleted key', async () => {
+    const doomed = emulator.createServiceAccount();
+    expect(emulator.deleteServiceAccount(doomed.private_key_id)).toBe(true);
+    await expectTokenError(
+      await exchange(await assertion(doomed)),
+      'invalid_grant',
+      'Invalid JWT Signature.',
+    );
+  });
+
+  it('enforces short-lived, current assertions', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    for (const claims of [
+      { iat: now, exp: now + 3601 },
+      { iat: now - 7200, exp: now - 3600 },
+      { iat: now + 600, exp: now + 1200 },
+      { iat: undefined },
+    ]) {
+      await expectTokenError(
+        await exchange(await assertion(account, { claims })),
+        'invalid_grant',
+        SHORT_LIVED,
+      );
+    }
+  });
+
+  it('rejects the wrong audience, scope, grant type, content type and garbage', async () => {
+    const wrongAud = await assertion(account, {
+      claims: { aud: 'https://oauth2.googleapis.com/token' },
+    });
+    await expectTokenError(
+      await exchange(wrongAud),
+      'invalid_grant',
+      `Invalid JWT: Failed audience check. The right audience is ${emulator.tokenUri}`,
+    );
+    const noScope = await assertion(account, { claims: { scope: undefined } });
+    await expectTokenError(await exchange(noScope), 'invalid_scope');
+    const otherScope = await assertion(account, {
+      claims: { scope: 'https://www.googleapis.com/auth/userinfo.email' },
+    });
+    await expectTokenError(await exchange(otherScope), 'invalid_scope');
+    await expectTokenError(
+      await exchange(await assertion(account), 'client_credentials'),
+      'unsupported_grant_type',
+      'Invalid grant_type: client_credentials',
+    );
+    await expectTokenError(await exchange('not-a-jwt'), 'invalid_request');
+    const asJson = await fetch(emulator.tokenUri, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        assertion: await assertion(account),
+      }),
+    });
+    await expectTokenError(asJson, 'invalid_request');
+  });
+
+  it('honours the emulator clock when checking assertion times', async () => {
+    emulator.advanceClock(2 * 3600);
+    await expectTokenError(await exchange(await assertion(account)), 'invalid_grant', SHORT_LIVED);
+  });
+});
+
+describe('chat authentication', () => {
+  it('answers an expired token with ACCESS_TOKEN_EXPIRED', async () => {
+    const token = emulator.issueAccessToken(60);
+    expect((await chat(hello(), token)).status).toBe(200);
+    emulator.advanceClock(61);
+    const response = await chat(hello(), token);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({
+      error: {
+        code: 401,
+        message: UNAUTHENTICATED_MESSAGE,
+        status: 'UNAUTHENTICATED',
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+            reason: 'ACCESS_TOKEN_EXPIRED',
+            domain: 'googleapis.com',
+            metadata: {
+              service: 'aiplatform.googleapis.com',
+              method: 'google.cloud.aiplatform.v1.PredictionService.ChatCompletions',
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  it('rejects unknown and missing tokens', async () => {
+    const unknown = await chat(hello(), 'ya29.not-issued-here');
+    expect(unknown.status).toBe(401);
+    expect(JSON.stringify(await unknown.json())).toContain('ACCESS_TOKEN_TYPE_UNSUPPORTED');
+    const missing = await chat(hello());
+    expect(missing.status).toBe(401);
+    expect(JSON.stringify(await missing.json())).toContain('CREDENTIALS_MISSING');
+    expect(emulator.stats.chatErrors).toBe(2);
+  });
+
+  it('accepts self-signed JWTs only when configured', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const selfSigned = await assertion(account, {
+      claims: {
+        sub: account.client_email,
+        aud: 'https://aiplatform.googleapis.com/',
+        scope: undefined,
+        iat: now,
+        exp: now + 3600,
+      },
+    });
+    expect((await chat(hello(), selfSigned)).status).toBe(401);
+    emulator.configure({ acceptSelfSignedJwt: true });
+    expect((await chat(hello(), selfSigned)).status).toBe(200);
+  });
+});
+
+describe('chat completions', () => {
+  it('returns an OpenAI completion with a Google id, echoing the user text and images', async () => {
+    const token = emulator.issueAccessToken();
+    const response = await chat(
+      {
+        model: 'google/gemini-2.5-flash',
+        messages: [
+          { role: 'user', content: 'earlier question' },
+          { role: 'assistant', content: 'earlier answer' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Describe these pictures.' },
+              { type: 'image_url', image_url: 'gs://bucket/cat.png' },
+              { type: 'image_url', image_url: { url: 'https://example.com/dog.jpg' } },
+            ],
+          },
+        ],
+      },
+      token,
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await response.json()) as Completion;
+    expect(body.id).toMatch(/^[A-Za-z0-9_-]{23}$/);
+    expect(body.object).toBe('chat.completion');
+    expect(body.model).toBe('google/gemini-2.5-flash');
+    expect(body.choices).toHaveLength(1);
+    expect(body.choices[0].finish_reason).toBe('stop');
+    expect(body.choices[0].message.role).toBe('assistant');
+    const content: string = body.choices[0].message.content;
+    expect(content).toContain('Describe these pictures.');
+    expect(content).not.toContain('earlier question');
+    expect(content).toContain('I received an image: gs://bucket/cat.png');
+    expect(content).toContain('I received an image: https://example.com/dog.jpg');
+    expect(body.choices[0].message.extra_content).toBeUndefined();
+    expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
+    expect(body.usage.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('round-trips thought signatures', async () => {
+    const token = emulator.issueAccessToken();
+    const first = (await (
+      await chat(hello({ emulator: { thoughtSignature: 'sig-1' } }), token)
+    ).json()) as Completion;
+    expect(first.choices[0].message.extra_content).toEqual({
+      google: { thought_signature: 'sig-1' },
+    });
+    const second = (await (
+      await chat(
+        {
+          model: 'google/gemini-3-pro-preview',
+          messages: [
+            { role: 'user', content: 'one' },
+            {
+              role: 'assistant',
+              content: 'two',
+              extra_content: first.choices[0].message.extra_content,
+            },
+            { role: 'user', content: 'three' },
+          ],
+        },
+        token,
+      )
+    ).json()) as Completion;
+    expect(second.choices[0]?.message.extra_content?.google.thought_signature).toMatch(/^emu-sig-/);
+  });
+
+  it('records exactly what arrived', async () => {
+    const token = emulator.issueAccessToken();
+    const raw =
+      '{"model":"m","messages":[{"role":"user","content":"hi"}],"store":false,"x_unknown":{"a":[1,2]}}';
+    await chat(raw, token, { cookie: 'session=1', 'X-Custom': 'Yes' });
+    const [recorded] = emulator.requests;
+    expect(recorded?.method).toBe('POST');
+    expect(recorded?.path).toBe(CHAT_PATH);
+    expect(recorded?.params).toEqual({
+      version: 'v1',
+      project: 'emulator-project',
+      location: 'global',
+      endpoint: 'openapi',
+    });
+    expect(recorded?.bodyText).toBe(raw);
+    expect((recorded?.body as { x_unknown?: unknown } | undefined)?.x_unknown).toEqual({
+      a: [1, 2],
+    });
+    expect(recorded?.headers.cookie).toBe('session=1');
+    expect(recorded?.headers['x-custom']).toBe('Yes');
+    expect(recorded?.headers.authorization).toBe(`Bearer ${token}`);
+    expect(recorded?.status).toBe(200);
+  });
+
+  it('rejects bodies without model or messages, and unknown directives', async () => {
+    const token = emulator.issueAccessToken();
+    for (const body of ['{not json', { messages: [] }, { model: 'm' }]) {
+      const response = await chat(body, token);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as GoogleErrorBody).error.status).toBe('INVALID_ARGUMENT');
+    }
+    const typo = await chat(hello({ emulator: { stauts: 500 } }), token);
+    expect(typo.status).toBe(400);
+    expect(((await typo.json()) as GoogleErrorBody).error.message).toContain('stauts');
+  });
+
+  it('answers error directives in object and array shapes', async () => {
+    const token = emulator.issueAccessToken();
+    const quota = await chat(hello({ emulator: { status: 429, retryAfter: 7 } }), token);
+    expect(quota.status).toBe(429);
+    expect(quota.headers.get('retry-after')).toBe('7');
+    const quotaBody = (await quota.json()) as GoogleErrorBody;
+    expect(quotaBody.error.status).toBe('RESOURCE_EXHAUSTED');
+    expect(quotaBody.error.code).toBe(429);
+    const wrapped = await chat(
+      hello({
+        stream: true,
+        emulator: { status: 400, message: 'Unknown name "store"', errorShape: 'array' },
+      }),
+      token,
+    );
+    expect(wrapped.status).toBe(400);
+    expect(await wrapped.json()).toEqual([
+      { error: { code: 400, message: 'Unknown name "store"', status: 'INVALID_ARGUMENT' } },
+    ]);
+  });
+});
+
+describe('streaming', () => {
+  it('streams several chunks, then usage when asked, then [DONE]', async () => {
+    const token = emulator.issueAccessToken();
+    const reply = 'The capital of France is Paris.';
+    const response = await chat(
+      hello({
+        stream: true,
+        stream_options: { include_usage: true },
+        emulator: { reply, chunks: 5 },
+      }),
+      token,
+    );
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const events = sseData(await response.text());
+    expect(events.at(-1)).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((event) => JSON.parse(event));
+    const contentChunks = chunks.filter((chunk) => chunk.choices.length > 0);
+    expect(contentChunks).toHaveLength(5);
+    expect(contentChunks.map((chunk) => chunk.choices[0].delta.content).join('')).toBe(reply);
+    expect(contentChunks[0].choices[0].delta.role).toBe('assistant');
+    expect(contentChunks.at(-1).choices[0].finish_reason).toBe('stop');
+    expect(new Set(chunks.map((chunk) => chunk.id)).size).toBe(1);
+    expect(chunks.at(-1).choices).toEqual([]);
+    expect(chunks.at(-1).usage.total_tokens).toBeGreaterThan(0);
+    expect(emulator.stats.completedStreams).toBe(1);
+  });
+
+  it('omits the usage chunk unless include_usage is set, and can omit [DONE]', async () => {
+    const token = emulator.issueAccessToken();
+    const events = sseData(
+      await (await chat(hello({ stream: true, emulator: { omitDone: true } }), token)).text(),
+    );
+    expect(events).not.toContain('[DONE]');
+    expect(events.length).toBeGreaterThan(1);
+    for (const event of events) expect(JSON.parse(event).usage).toBeUndefined();
+  });
+
+  it('produces byte-exact deterministic content for totalBytes', async () => {
+    const token = emulator.issueAccessToken();
+    const events = sseData(
+      await (await chat(hello({ stream: true, emulator: { totalBytes: 100_000 } }), token)).text(),
+    );
+    const text = events
+      .filter((event) => event !== '[DONE]')
+      .map((event) => JSON.parse(event).choices[0]?.delta.content ?? '')
+      .join('');
+    expect(text.length).toBe(100_000);
+    expect(text).toBe(deterministicText(100_000));
+    expect(events.length).toBeGreaterThan(50);
+  });
+
+  it('sends an error event after N chunks and ends', async () => {
+    const token = emulator.issueAccessToken();
+    const events = sseData(
+      await (
+        await chat(
+          hello({
+            stream: true,
+            emulator: { chunks: 4, errorEventAfterChunks: 2, message: 'boom' },
+          }),
+          token,
+        )
+      ).text(),
+    );
+    expect(events).toHaveLength(3);
+    expect(JSON.parse(events[2] as string)).toEqual({
+      error: { code: 500, message: 'boom', status: 'INTERNAL' },
+    });
+  });
+
+  it('aborts the connection after N chunks', async () => {
+    const token = emulator.issueAccessToken();
+    const response = await chat(
+      hello({ stream: true, emulator: { chunks: 4, abortAfterChunks: 1 } }),
+      token,
+    );
+    await expect(response.text()).rejects.toThrow();
+    await waitFor(() => emulator.stats.abortedStreams === 1);
+    expect(emulator.stats.cancelledStreams).toBe(0);
+    expect(emulator.stats.clientDisconnects).toBe(0);
+  });
+
+  it('counts a client that leaves mid-stream as a cancelled stream', async () => {
+    const token = emulator.issueAccessToken();
+    const controller = new AbortController();
+    const response = await fetch(`${emulator.url}${CHAT_PATH}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(hello({ stream: true, emulator: { chunks: 50, chunkDelayMs: 20 } })),
+      signal: controller.signal,
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    expect(emulator.stats.openStreams).toBe(1);
+    controller.abort();
+    await waitFor(() => emulator.stats.cancelledStreams === 1);
+    expect(emulator.stats.openStreams).toBe(0);
+    expect(emulator.stats.completedStreams).toBe(0);
+    expect(emulator.stats.clientDisconnects).toBe(1);
+  });
+});
+
+describe('fault queue', () => {
+  it('fails the next token exchanges, then recovers', async () => {
+    emulator.faults.add({ target: 'token', status: 503, times: 2 });
+    const jwt = await assertion(account);
+    const failed = await exchange(jwt);
+    expect(failed.status).toBe(503);
+    expect(((await failed.json()) as { error: string }).error).toBe('temporarily_unavailable');
+    expect((await exchange(jwt)).status).toBe(503);
+    expect((await exchange(jwt)).status).toBe(200);
+  });
+
+  it('applies chat faults with custom bodies before the request directives', async () => {
+    const token = emulator.issueAccessToken();
+    emulator.faults.add({ target: 'chat', status: 500, body: { custom: true } });
+    const faulted = await chat(hello({ emulator: { reply: 'fine' } }), token);
+    expect(faulted.status).toBe(500);
+    expect(await faulted.json()).toEqual({ custom: true });
+    const next = (await (
+      await chat(hello({ emulator: { reply: 'fine' } }), token)
+    ).json()) as Completion;
+    expect(next.choices[0].message.content).toBe('fine');
+    expect(emulator.stats.faultsApplied).toBe(1);
+  });
+});
+
+describe('admin API', () => {
+  const admin = async <T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ) => {
+    const response = await fetch(`${emulator.url}/__emulator/${path}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    return { status: response.status, body: (await response.json()) as T };
+  };
+
+  it('drives keys, tokens, config, faults, stats, requests and reset', async () => {
+    const created = await admin<ServiceAccountKey>('POST', 'service-accounts', {
+      projectId: 'other-project',
+    });
+    expect(created.body.client_email).toBe('gateway@other-project.iam.gserviceaccount.com');
+    expect(created.body.token_uri).toBe(emulator.tokenUri);
+    expect((await exchange(await assertion(created.body))).status).toBe(200);
+
+    expect((await admin('POST', 'config', { tokenTtlSeconds: 120 })).body.tokenTtlSeconds).toBe(
+      120,
+    );
+    const exchanged = (await (await exchange(await assertion(account))).json()) as {
+      expires_in: number;
+    };
+    expect(exchanged.expires_in).toBe(120);
+
+    const { body: issued } = await admin<{ access_token: string }>('POST', 'access-tokens', {
+      ttlSeconds: 30,
+    });
+    expect((await chat(hello(), issued.access_token)).status).toBe(200);
+    expect((await admin('POST', 'expire-tokens')).body.expired).toBeGreaterThan(0);
+    expect((await chat(hello(), issued.access_token)).status).toBe(401);
+
+    const fresh = emulator.issueAccessToken();
+    expect((await admin('POST', 'faults', [{ target: 'chat', status: 503 }])).body.queued).toBe(1);
+    expect((await admin('POST', 'faults', { target: 'nowhere' })).status).toBe(400);
+    expect((await chat(hello(), fresh)).status).toBe(503);
+
+    const stats = (await admin('GET', 'stats')).body;
+    expect(stats).toMatchObject({
+      tokenExchanges: 2,
+      chatRequests: 3,
+      chatErrors: 2,
+      faultsApplied: 1,
+      openStreams: 0,
+    });
+    expect((await admin('GET', 'requests')).body).toHaveLength(3);
+    expect((await admin('POST', 'config', { tokenTtl: 1 })).status).toBe(400);
+
+    await admin('POST', 'reset');
+    expect((await admin('GET', 'stats')).body.chatRequests).toBe(0);
+    expect((await admin('GET', 'requests')).body).toEqual([]);
+    expect((await admin('GET', 'config')).body.tokenTtlSeconds).toBe(3599);
+    expect((await admin('GET', 'nope')).status).toBe(404);
+  });
+});
+
+describe('CLI', () => {
+  // The emulator needs Node 22's type stripping; vitest itself may run under another node.
+  const projectNode = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
+  const node = existsSync(projectNode) ? projectNode : process.execPath;
+
+  it('prints the ready line with the real port, writes a usable key, and exits on SIGTERM', async () => {
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'vertex-emulator-')), 'key.json');
+    const child = spawn(
+      node,
+      [join(import.meta.dirname, 'main.ts'), '--port', '0', '--write-key', keyFile],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const [line] = (await Promise.race([
+        once(child.stdout, 'data'),
+        once(child, 'exit').then(([code]) => Promise.reject(new Error(`emulator exited: ${code}`))),
+      ])) as [Buffer];
+      const url = /^vertex-emulator listening on (http:\/\/127\.0\.0\.1:(\d+))\n$/.exec(
+        line.toString(),
+      )?.[1];
+      expect(url).toBeDefined();
+      expect(url).not.toMatch(/:0$/);
+      const key = JSON.parse(readFileSync(keyFile, 'utf8')) as ServiceAccountKey;
+      expect(key.token_uri).toBe(`${url}/token`);
+      const response = await fetch(key.token_uri, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+          assertion: await assertion(key),
+        }),
+      });
+      expect(response.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,282 @@
+import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/errors.ts';
+import {
+  type AccessTokenSource,
+  CLOUD_PLATFORM_SCOPE,
+  createServiceAccountTokenSource,
+} from '../../src/google/access-token.ts';
+import { parseServiceAccountKey } from '../../src/google/service-account-key.ts';
+import {
+  CLIENT_EMAIL,
+  type FakeHandler,
+  fakeFetch,
+  GOOGLE_TOKEN_URI,
+  jsonResponse,
+  keyFileJson,
+  PRIVATE_KEY_ID,
+  pemBody,
+  type RecordedCall,
+  testKeyPair,
+  tokenResponse,
+} from './helpers.ts';
+
+const MINUTE = 60_000;
+
+/** A settable clock starting at a real-looking instant. */
+function clock(start = Date.UTC(2025, 5, 1, 12, 0, 0)) {
+  let current = start;
+  return {
+    now: () => current,
+    set: (ms: number) => {
+      current = ms;
+    },
+    advance: (ms: number) => {
+      current += ms;
+    },
+    start,
+  };
+}
+
+/** Verifies the assertion exactly as Google would, with the real public key. */
+async function verifyAssertion(call: RecordedCall, atMs: number) {
+  expect(call.method).toBe('POST');
+  expect(call.url).toBe(GOOGLE_TOKEN_URI);
+  expect(call.headers.get('content-type')).toBe('application/x-www-form-urlencoded');
+  const form = new URLSearchParams(call.body);
+  expect(form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+  const assertion = form.get('assertion') ?? '';
+  const header = decodeProtectedHeader(assertion);
+  expect(header).toEqual({ alg: 'RS256', typ: 'JWT', kid: PRIVATE_KEY_ID });
+  const { payload, protectedHeader } = await jwtVerify(assertion, testKeyPair().publicKey, {
+    algorithms: ['RS256'],
+    issuer: CLIENT_EMAIL,
+    audience: GOOGLE_TOKEN_URI,
+    currentDate: new Date(atMs),
+  });
+  expect(protectedHeader.kid).toBe(PRIVATE_KEY_ID);
+  expect(payload.scope).toBe(CLOUD_PLATFORM_SCOPE);
+  expect(payload.iat).toBe(Math.floor(atMs / 1000));
+  expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(3600);
+  return assertion;
+}
+
+function source(handler: FakeHandler, now = clock().now, key = keyFileJson()) {
+  const fake = fakeFetch(handler);
+  const tokens = createServiceAccountTokenSource(parseServiceAccountKey(key), {
+    fetch: fake.fetch,
+    now,
+  });
+  return { tokens, calls: fake.calls };
+}
+
+async function rejection(tokens: AccessTokenSource): Promise<GatewayError> {
+  try {
+    await tokens.getToken();
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayError);
+    return error as GatewayError;
+  }
+  throw new Error('expected getToken to reject');
+}
+
+describe('createServiceAccountTokenSource', () => {
+  it('exchanges a correctly signed RS256 assertion for the access token', async () => {
+    const time = clock();
+    let verified = 0;
+    const { tokens, calls } = source(async (call) => {
+      await verifyAssertion(call, time.now());
+      verified++;
+      return tokenResponse('ya29.first');
+    }, time.now);
+    await expect(tokens.getToken()).resolves.toBe('ya29.first');
+    expect(calls).toHaveLength(1);
+    expect(verified).toBe(1);
+  });
+
+  it('signs with a PKCS#1 key that was converted on load', async () => {
+    const time = clock();
+    const { tokens } = source(
+      async (call) => {
+        await verifyAssertion(call, time.now());
+        return tokenResponse('ya29.pkcs1');
+      },
+      time.now,
+      keyFileJson({ private_key: testKeyPair().pkcs1Pem }),
+    );
+    await expect(tokens.getToken()).resolves.toBe('ya29.pkcs1');
+  });
+
+  it('caches the token: a second call makes no fetch', async () => {
+    const { tokens, calls } = source(() => tokenResponse(`ya29.n${calls.length}`));
+    const first = await tokens.getToken();
+    const second = await tokens.getToken();
+    expect(first).toBe('ya29.n1');
+    expect(second).toBe('ya29.n1');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('shares one exchange among 40 concurrent cold calls', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { tokens, calls } = source(async () => {
+      await gate;
+      return tokenResponse('ya29.shared');
+    });
+    const pending = Array.from({ length: 40 }, () => tokens.getToken());
+    // Let every caller reach the token source before the exchange answers.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    release();
+    const results = await Promise.all(pending);
+    expect(new Set(results)).toEqual(new Set(['ya29.shared']));
+    expect(calls).toHaveLength(1);
+  });
+
+  it('refreshes five minutes before expiry, by the injected clock', async () => {
+    const time = clock();
+    const { tokens, calls } = source(async (call) => {
+      await verifyAssertion(call, time.now());
+      return tokenResponse(`ya29.gen${calls.length}`, 3599);
+    }, time.now);
+    expect(await tokens.getToken()).toBe('ya29.gen1');
+    time.set(time.start + 54 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.gen1');
+    expect(calls).toHaveLength(1);
+    time.set(time.start + 55 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.gen2');
+    expect(calls).toHaveLength(2);
+    // The new token is cached relative to when it was fetched.
+    time.advance(54 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.gen2');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('uses expires_in rather than a fixed lifetime', async () => {
+    const time = clock();
+    const { tokens, calls } = source(
+      () => tokenResponse(`ya29.short${calls.length}`, 900),
+      time.now,
+    );
+    await tokens.getToken();
+    time.advance(9 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.short1');
+    time.advance(1 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.short2');
+  });
+
+  it('does not cache a failed exchange: the next call fetches again and succeeds', async () => {
+    const { tokens, calls } = source(() =>
+      calls.length === 1
+        ? jsonResponse({ error: 'internal_failure' }, 500)
+        : tokenResponse('ya29.retry'),
+    );
+    const error = await rejection(tokens);
+    expect(error.code).toBe('token_exchange_failed');
+    await expect(tokens.getToken()).resolves.toBe('ya29.retry');
+    expect(calls).toHaveLength(2);
+    await expect(tokens.getToken()).resolves.toBe('ya29.retry');
+    expect(calls).toHaveLength(2);
+  });
+
+  it("maps invalid_grant to 502 token_exchange_failed with Google's reason and no secrets", async () => {
+    let assertion = '';
+    const { tokens } = source((call) => {
+      assertion = new URLSearchParams(call.body).get('assertion') ?? '';
+      return jsonResponse(
+        { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' },
+        400,
+      );
+    });
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    expect(error.type).toBe('api_error');
+    expect(error.code).toBe('token_exchange_failed');
+    expect(error.message).toContain('Invalid JWT Signature.');
+    expect(error.message).toContain('invalid_grant');
+    const [jwtHeader, jwtPayload, jwtSignature] = assertion.split('.');
+    for (const part of [jwtHeader, jwtPayload, jwtSignature?.slice(0, 24)]) {
+      expect(part?.length).toBeGreaterThan(10);
+      expect(error.message).not.toContain(part);
+    }
+    const keyBody = pemBody(testKeyPair().pkcs8Pem);
+    for (let i = 0; i < keyBody.length - 16; i += 97) {
+      expect(error.message).not.toContain(keyBody.slice(i, i + 16));
+    }
+    expect(JSON.stringify(error.toJSON())).not.toContain(assertion);
+  });
+
+  it('maps a 400 without a JSON body to 502', async () => {
+    const { tokens } = source(() => new Response('<html>bad</html>', { status: 400 }));
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('token_exchange_failed');
+  });
+
+  it.each([
+    ['HTTP 503', () => jsonResponse({ error: 'backend_error' }, 503)],
+    ['temporarily_unavailable', () => jsonResponse({ error: 'temporarily_unavailable' }, 400)],
+    ['503 with no body', () => new Response(null, { status: 503 })],
+  ])('maps %s to 503', async (_name, answer) => {
+    const { tokens } = source(answer);
+    const error = await rejection(tokens);
+    expect(error.status).toBe(503);
+    expect(error.code).toBe('token_exchange_failed');
+  });
+
+  it('maps a network failure to 502', async () => {
+    const { tokens, calls } = source(() => {
+      throw new TypeError('fetch failed: connect ECONNREFUSED');
+    });
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('token_exchange_failed');
+    expect(calls).toHaveLength(1);
+    expect(error.message).not.toContain('ECONNREFUSED');
+  });
+
+  it.each([
+    ['no access_token', { expires_in: 3599 }],
+    ['empty access_token', { access_token: '', expires_in: 3599 }],
+    ['no expires_in', { access_token: 'ya29.x' }],
+    ['zero expires_in', { access_token: 'ya29.x', expires_in: 0 }],
+  ])('rejects a 200 with %s instead of caching it', async (_name, body) => {
+    const { tokens, calls } = source(() => jsonResponse(body));
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    await rejection(tokens);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('invalidate(token) drops the cached token so the next call exchanges again', async () => {
+    const { tokens, calls } = source(() => tokenResponse(`ya29.v${calls.length}`));
+    expect(await tokens.getToken()).toBe('ya29.v1');
+    tokens.invalidate('ya29.v1');
+    expect(await tokens.getToken()).toBe('ya29.v2');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('invalidate ignores a token that is not the cached one', async () => {
+    const { tokens, calls } = source(() => tokenResponse(`ya29.v${calls.length}`));
+    expect(await tokens.getToken()).toBe('ya29.v1');
+    tokens.invalidate('ya29.someone-else');
+    expect(await tokens.getToken()).toBe('ya29.v1');
+    expect(calls).toHaveLength(1);
+  });
+
+  it("posts to the key's own token_uri", async () => {
+    const fake = fakeFetch(() => tokenResponse('ya29.local'));
+    const tokens = createServiceAccountTokenSource(
+      parseServiceAccountKey(keyFileJson({ token_uri: 'http://127.0.0.1:4999/token' })),
+      { fetch: fake.fetch },
+    );
+    await tokens.getToken();
+    expect(fake.calls[0]?.url).toBe('http://127.0.0.1:4999/token');
+    const assertion = new URLSearchParams(fake.calls[0]?.body).get('assertion') ?? '';
+    const { payload } = await jwtVerify(assertion, testKeyPair().publicKey, {
+      audience: 'http://127.0.0.1:4999/token',
+    });
+    expect(payload.iss).toBe(CLIENT_EMAIL);
+  });
+});

@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/emulator/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'emulator/**/*.test.ts'],
         },
       },
       {

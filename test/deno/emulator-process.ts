@@ -11,7 +11,7 @@ export interface EmulatorProcess {
 export async function startEmulatorProcess(): Promise<EmulatorProcess> {
   const root = new URL('../../', import.meta.url);
   const child = new Deno.Command(new URL('node_modules/.bin/node', root).pathname, {
-    args: [new URL('test/emulator/main.ts', root).pathname, '--port', '0'],
+    args: [new URL('emulator/main.ts', root).pathname, '--port', '0'],
     stdout: 'piped',
     stderr: 'inherit',
   }).spawn();

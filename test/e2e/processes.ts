@@ -30,7 +30,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function launch(
+export function launch(
   command: string,
   args: string[],
   ready: RegExp,
@@ -87,7 +87,7 @@ function kill(child: ChildProcess): void {
   }
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((done) => child.once('exit', done));
   kill(child);
@@ -109,7 +109,7 @@ export interface EmulatorProcess extends RunningProcess {
 export async function startEmulator(): Promise<EmulatorProcess> {
   const { child, match, output } = await launch(
     join(BIN, 'node'),
-    ['test/emulator/main.ts', '--port', '0'],
+    ['emulator/main.ts', '--port', '0'],
     /listening on (http:\/\/\S+)/,
   );
   const url = match[1] as string;

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startEmulator } from '../emulator/server.ts';
+import { startEmulator } from '../../emulator/server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

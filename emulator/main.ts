@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { startEmulator } from './server.ts';
 
 const USAGE =
-  'usage: node test/emulator/main.ts [--port 8788] [--host 127.0.0.1] [--token-ttl 3599] [--write-key FILE]';
+  'usage: node emulator/main.ts [--port 8788] [--host 127.0.0.1] [--token-ttl 3599] [--write-key FILE]';
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -23,6 +23,7 @@ interface RecordedRequest {
 }
 interface Stats {
   tokenExchanges: number;
+  tokenExchangeFailures: number;
   chatRequests: number;
   openStreams: number;
   cancelledStreams: number;
@@ -437,6 +438,49 @@ describe.each(runtimes)('the gateway on %s', (runtime) => {
     const wrongMethod = await fetch(`${gateway.url}/v1/chat/completions`);
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toBe('POST');
+  });
+
+  it('replaces a token Vertex rejects and retries once, so the user sees a 200', async () => {
+    await emulator.admin('expire-tokens', { body: {} });
+    const answer = await client().chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: [{ role: 'user', content: 'still there?' }],
+    });
+    expect(answer.choices[0]?.message.content).toContain('still there?');
+    const after = await stats();
+    expect(after.tokenExchanges).toBe(1);
+    expect(after.chatRequests).toBe(2);
+  });
+
+  it("reports a refused token exchange with Google's reason, and does not cache the failure", async () => {
+    await emulator.admin('expire-tokens', { body: {} });
+    await emulator.admin('faults', {
+      body: {
+        target: 'token',
+        status: 400,
+        body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' },
+      },
+    });
+    const error = await client()
+      .chat.completions.create({
+        model: 'gemini-2.5-flash',
+        messages: [{ role: 'user', content: 'hi' }],
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((error as InstanceType<typeof OpenAI.APIError>).message).toContain(
+      'Invalid JWT Signature.',
+    );
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('token_exchange_failed');
+
+    const retry = await client().chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: [{ role: 'user', content: 'and now?' }],
+    });
+    expect(retry.choices[0]?.message.content).toContain('and now?');
+    // One refused exchange, then one that succeeded: the failure was not remembered.
+    expect(await stats()).toMatchObject({ tokenExchangeFailures: 1, tokenExchanges: 1 });
   });
 
   it('never prints the key, the client key or an access token', () => {

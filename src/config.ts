@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseServiceAccountKey, type ServiceAccountKey } from './google/service-account-key.ts';
 import { isAllowedOutboundUrl } from './url-policy.ts';
 import { LOCATION_PATTERN, PROJECT_PATTERN } from './vertex/path-params.ts';
@@ -28,47 +28,70 @@ export class ConfigError extends Error {
 }
 
 // Unset, empty and whitespace-only all mean "not configured".
-const optionalText = z.preprocess(
-  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
-  z.string({ error: 'must be a string' }).trim().optional(),
+const optionalText = z.pipe(
+  z.transform((v: unknown) => (typeof v === 'string' ? v.trim() || undefined : v)),
+  z.optional(z.string({ error: 'must be a string' })),
 );
 
-const commaList = optionalText.transform((v) =>
-  v === undefined
-    ? []
-    : v
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
+const commaList = z.pipe(
+  optionalText,
+  z.transform((v) =>
+    v === undefined
+      ? []
+      : v
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean),
+  ),
 );
 
-const booleanFlag = z.preprocess(
-  (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
-  z
-    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])], {
-      error: 'must be "true" or "false"',
-    })
-    .optional()
-    .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes'),
+const FLAG_VALUES: Record<string, boolean> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
+};
+
+const booleanFlag = z.pipe(
+  optionalText,
+  z.transform((v, ctx) => {
+    if (v === undefined) return false;
+    const flag = FLAG_VALUES[v.toLowerCase()];
+    if (flag === undefined)
+      ctx.issues.push({ code: 'custom', message: 'must be "true" or "false"', input: null });
+    return flag === true;
+  }),
 );
+
+// Workers [vars] may hold TOML booleans; Deno's env only strings.
+const booleanVariable = z.pipe(
+  z.transform((v: unknown) => (typeof v === 'boolean' ? String(v) : v)),
+  booleanFlag,
+);
+
+const matching = (pattern: RegExp, error: string) =>
+  optionalText.check(z.refine((v) => v === undefined || pattern.test(v), { error }));
 
 const EnvSchema = z.object({
   GOOGLE_SERVICE_ACCOUNT_KEY: optionalText,
   GATEWAY_API_KEYS: commaList,
-  ALLOW_TOKEN_PASSTHROUGH: booleanFlag,
-  VERTEX_PROJECT: optionalText.refine((v) => v === undefined || PROJECT_PATTERN.test(v), {
-    error: 'is not a Google Cloud project id or number',
-  }),
-  VERTEX_LOCATION: optionalText.refine((v) => v === undefined || LOCATION_PATTERN.test(v), {
-    error: 'is not a Vertex AI location such as us-central1, europe-west4, us, eu or global',
-  }),
-  VERTEX_ALLOWED_PROJECTS: commaList.refine(
-    (list) => list.every((p) => p === '*' || PROJECT_PATTERN.test(p)),
-    { error: 'must be "*" or a comma-separated list of project ids' },
+  ALLOW_TOKEN_PASSTHROUGH: booleanVariable,
+  VERTEX_PROJECT: matching(PROJECT_PATTERN, 'is not a Google Cloud project id or number'),
+  VERTEX_LOCATION: matching(
+    LOCATION_PATTERN,
+    'is not a Vertex AI location such as us-central1, europe-west4, us, eu or global',
   ),
-  VERTEX_BASE_URL: optionalText.refine(
-    (v) => v === undefined || (URL.canParse(v) && isBareOrigin(new URL(v))),
-    { error: 'must be an origin such as https://host:port (http only on loopback), with no path' },
+  VERTEX_ALLOWED_PROJECTS: commaList.check(
+    z.refine((list) => list.every((p) => p === '*' || PROJECT_PATTERN.test(p)), {
+      error: 'must be "*" or a comma-separated list of project ids',
+    }),
+  ),
+  VERTEX_BASE_URL: optionalText.check(
+    z.refine((v) => v === undefined || (URL.canParse(v) && isBareOrigin(new URL(v))), {
+      error: 'must be an origin such as https://host:port (http only on loopback), with no path',
+    }),
   ),
 });
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { isAllowedOutboundUrl } from '../url-policy.ts';
 import { normalizePrivateKeyPem } from './pem.ts';
 
@@ -13,17 +13,16 @@ export interface ServiceAccountKey {
 
 const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 
+const requiredText = (field: string) =>
+  z.string({ error: `it has no "${field}"` }).check(z.minLength(1, `its "${field}" is empty`));
+
 const KeyFile = z.looseObject({
   type: z.literal('service_account', { error: 'its "type" must be "service_account"' }),
-  client_email: z
-    .string({ error: 'it has no "client_email"' })
-    .min(1, 'its "client_email" is empty'),
-  private_key_id: z
-    .string({ error: 'it has no "private_key_id"' })
-    .min(1, 'its "private_key_id" is empty'),
+  client_email: requiredText('client_email'),
+  private_key_id: requiredText('private_key_id'),
   private_key: z.string({ error: 'it has no "private_key"' }),
-  project_id: z.string().optional(),
-  token_uri: z.string().optional(),
+  project_id: z.optional(z.string({ error: 'its "project_id" must be a string' })),
+  token_uri: z.optional(z.string({ error: 'its "token_uri" must be a string' })),
 });
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { invalidRequest } from '../errors.ts';
 import { replaceTopLevelString } from './json-splice.ts';
 
@@ -11,9 +11,9 @@ const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] a
  * forwarded byte for byte.
  */
 const ChatRequestSchema = z.looseObject({
-  model: z.string().min(1),
-  messages: z.array(z.looseObject({ role: z.enum(ROLES) })).min(1),
-  stream: z.boolean().nullish(),
+  model: z.string().check(z.minLength(1)),
+  messages: z.array(z.looseObject({ role: z.enum(ROLES) })).check(z.minLength(1)),
+  stream: z.nullish(z.boolean()),
 });
 
 export interface ChatRequest {

@@ -41,7 +41,6 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
   ): Promise<Response> {
     const credential = await authenticate(request.headers.get('authorization') ?? undefined);
     const target = resolveTarget();
-    assertProjectAllowed(config, target.project);
     const chat = parseChatRequest(await request.text());
     const forward = (accessToken: string) =>
       forwardToVertex(
@@ -102,12 +101,18 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
   app.post(VERTEX_ROUTE, (c) => {
     const version = c.req.param('version');
     if (!isApiVersion(version)) throw routeNotFound(c.req.raw);
-    return chatCompletions(c.req.raw, () => ({
-      version,
-      project: checkedParam('project', c.req.param('project'), PROJECT_PATTERN),
-      location: checkedParam('location', c.req.param('location'), LOCATION_PATTERN),
-      endpoint: checkedParam('endpoint', c.req.param('endpoint'), ENDPOINT_PATTERN),
-    }));
+    return chatCompletions(c.req.raw, () => {
+      const project = checkedParam('project', c.req.param('project'), PROJECT_PATTERN);
+      // Only a project the caller names is subject to the allow-list; the default one is the
+      // operator's own choice.
+      assertProjectAllowed(config, project);
+      return {
+        version,
+        project,
+        location: checkedParam('location', c.req.param('location'), LOCATION_PATTERN),
+        endpoint: checkedParam('endpoint', c.req.param('endpoint'), ENDPOINT_PATTERN),
+      };
+    });
   });
 
   for (const path of [OPENAI_ROUTE, VERTEX_ROUTE]) {

@@ -52,7 +52,8 @@ function misconfiguredHandler(problem: ConfigError): FetchHandler {
     `The gateway is misconfigured: ${problem.message}.`,
   );
   return (request) =>
-    new URL(request.url).pathname === '/healthz'
+    new URL(request.url).pathname === '/healthz' &&
+    (request.method === 'GET' || request.method === 'HEAD')
       ? Response.json({ status: 'ok' })
       : error.toResponse();
 }

@@ -32,13 +32,21 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
         'This gateway is not configured to accept requests: set GATEWAY_API_KEYS (with GOOGLE_SERVICE_ACCOUNT_KEY) or ALLOW_TOKEN_PASSTHROUGH=true.',
       );
     }
-    const presented = authorization ? BEARER.exec(authorization)?.[1] : undefined;
-    if (!presented) {
+    if (!authorization) {
       throw new GatewayError(
         401,
         'authentication_error',
         'missing_api_key',
         'Missing API key: send it as "Authorization: Bearer <key>".',
+      );
+    }
+    const presented = BEARER.exec(authorization)?.[1];
+    if (!presented) {
+      throw new GatewayError(
+        401,
+        'authentication_error',
+        'invalid_api_key',
+        'The Authorization header must be "Bearer <key>".',
       );
     }
     const digest = await sha256(presented);

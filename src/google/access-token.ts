@@ -7,6 +7,8 @@ const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 // Google's Node library refreshes this long before expiry; so do we.
 const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const ASSERTION_LIFETIME_S = 3600;
+// Google's tokens live an hour (12 at most, by org policy); never trust a larger promise.
+const MAX_TOKEN_LIFETIME_S = 12 * 3600;
 
 export interface AccessTokenSource {
   /** A valid Google access token, from the cache or one fresh exchange shared by all callers. */
@@ -27,12 +29,21 @@ interface CachedToken {
   refreshAt: number;
 }
 
+interface Exchange {
+  promise: Promise<CachedToken>;
+  startedAt: number;
+}
+
 /**
  * Service-account credentials: an RS256 assertion signed with the key (imported once), exchanged
  * at the key's `token_uri`. The token is cached in memory per isolate. Concurrent cold requests
  * share one exchange; the shared promise settles to plain data, read entirely inside the
  * exchange, so no I/O object crosses from one request to another (which Workers forbids).
  * A failed exchange is not cached: the next request tries again.
+ *
+ * On Workers, an exchange belongs to the request that started it: if that client disconnects,
+ * the runtime may cancel it and every continuation waiting on it. So no waiter trusts a shared
+ * exchange longer than `timeoutMs` on its own clock; past that, it starts a fresh one.
  */
 export function createServiceAccountTokenSource(
   key: ServiceAccountKey,
@@ -40,10 +51,10 @@ export function createServiceAccountTokenSource(
 ): AccessTokenSource {
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? 15_000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
   let signingKey: Promise<CryptoKey> | null = null;
   let cached: CachedToken | null = null;
-  let inflight: Promise<CachedToken> | null = null;
+  let inflight: Exchange | null = null;
 
   function importSigningKey(): Promise<CryptoKey> {
     signingKey ??= importPKCS8(key.privateKeyPem, 'RS256').catch(() => {
@@ -77,6 +88,7 @@ export function createServiceAccountTokenSource(
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
         signal: AbortSignal.timeout(timeoutMs),
+        redirect: 'manual',
       });
     } catch {
       throw tokenExchangeError(502, 'the token endpoint could not be reached');
@@ -84,7 +96,7 @@ export function createServiceAccountTokenSource(
     const body = await readJson(response);
     if (!response.ok) throw rejectedExchange(response.status, body);
     const accessToken = body?.access_token;
-    const expiresIn = Number(body?.expires_in);
+    const expiresIn = Math.min(Number(body?.expires_in), MAX_TOKEN_LIFETIME_S);
     if (typeof accessToken !== 'string' || accessToken === '' || !(expiresIn > 0)) {
       throw tokenExchangeError(502, 'the token endpoint answered without an access token');
     }
@@ -94,28 +106,54 @@ export function createServiceAccountTokenSource(
     return { token: accessToken, refreshAt: now() + lifetimeMs - margin };
   }
 
+  function startExchange(): Exchange {
+    const started: Exchange = {
+      startedAt: Date.now(),
+      promise: exchange()
+        .then((fresh) => {
+          cached = fresh;
+          return fresh;
+        })
+        .finally(() => {
+          if (inflight === started) inflight = null;
+        }),
+    };
+    return started;
+  }
+
   return {
     async getToken() {
-      if (cached && now() < cached.refreshAt) return cached.token;
-      if (!inflight) {
-        inflight = exchange().then(
-          (fresh) => {
-            cached = fresh;
-            inflight = null;
-            return fresh;
-          },
-          (error: unknown) => {
-            inflight = null;
-            throw error;
-          },
+      // Twice at most: the shared exchange, then, if that one went quiet, our own.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        if (cached && now() < cached.refreshAt) return cached.token;
+        if (!inflight || Date.now() - inflight.startedAt >= timeoutMs) inflight = startExchange();
+        const current = inflight;
+        const fresh = await withinDeadline(
+          current.promise,
+          timeoutMs - (Date.now() - current.startedAt),
         );
+        if (fresh) return fresh.token;
+        if (inflight === current) inflight = null;
       }
-      return (await inflight).token;
+      throw tokenExchangeError(504, 'the token endpoint did not answer in time');
     },
     invalidate(token) {
       if (cached?.token === token) cached = null;
     },
   };
+}
+
+/** Settles with the promise's value, or with null once `ms` pass on this caller's own timer. */
+async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function readJson(response: Response): Promise<Record<string, unknown> | null> {
@@ -128,14 +166,15 @@ async function readJson(response: Response): Promise<Record<string, unknown> | n
 }
 
 function rejectedExchange(status: number, body: Record<string, unknown> | null): GatewayError {
-  const code = typeof body?.error === 'string' ? body.error : `HTTP ${status}`;
+  const code = typeof body?.error === 'string' ? body.error : null;
   const description =
     typeof body?.error_description === 'string' ? `: ${body.error_description.slice(0, 300)}` : '';
   const unavailable = status === 503 || code === 'temporarily_unavailable';
-  return tokenExchangeError(
-    unavailable ? 503 : 502,
-    `Google's token endpoint refused the service-account assertion (${code}${description})`,
-  );
+  const detail =
+    status >= 500 || !code
+      ? `the token endpoint answered HTTP ${status}${code ? ` (${code}${description})` : ''}`
+      : `Google's token endpoint refused the service-account assertion (${code}${description})`;
+  return tokenExchangeError(unavailable ? 503 : 502, detail);
 }
 
 function tokenExchangeError(status: number, detail: string): GatewayError {

@@ -11,12 +11,15 @@ export function normalizePrivateKeyPem(raw: string): string | null {
   const match = PEM_BLOCK.exec(text);
   if (!match?.[1] || !match[2]) return null;
   const body = match[2].replace(/\s+/g, '');
-  if (match[1] === 'PRIVATE KEY') return toPem(body);
+  let der: Uint8Array;
   try {
-    return toPem(base64Encode(wrapPkcs1InPkcs8(base64Decode(body))));
+    der = base64Decode(body);
   } catch {
-    return null; // Not decodable base64 (a truncated paste).
+    return null; // Not decodable base64: a truncated or mangled paste.
   }
+  // Both encodings are a DER SEQUENCE; anything else cannot be a key.
+  if (der[0] !== 0x30) return null;
+  return match[1] === 'PRIVATE KEY' ? toPem(body) : toPem(base64Encode(wrapPkcs1InPkcs8(der)));
 }
 
 function toPem(base64: string): string {

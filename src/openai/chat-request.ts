@@ -13,7 +13,7 @@ const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] a
 const ChatRequestSchema = z.looseObject({
   model: z.string().check(z.minLength(1)),
   messages: z.array(z.looseObject({ role: z.enum(ROLES) })).check(z.minLength(1)),
-  stream: z.nullish(z.boolean()),
+  stream: z.optional(z.boolean()),
 });
 
 export interface ChatRequest {

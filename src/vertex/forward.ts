@@ -31,6 +31,8 @@ export async function forwardToVertex(
       },
       body: request.body,
       signal: request.signal,
+      // A redirect would carry the Google bearer to wherever it points.
+      redirect: 'manual',
     });
   } catch {
     throw new GatewayError(
@@ -40,7 +42,17 @@ export async function forwardToVertex(
       'Vertex AI could not be reached.',
     );
   }
-  if (!upstream.ok) throw await gatewayErrorFromVertex(upstream);
+  if (!upstream.ok) {
+    if (upstream.status >= 400 && upstream.status <= 599)
+      throw await gatewayErrorFromVertex(upstream);
+    await upstream.body?.cancel();
+    throw new GatewayError(
+      502,
+      'api_error',
+      'upstream_unexpected_status',
+      `Vertex AI answered with an unexpected HTTP ${upstream.status}.`,
+    );
+  }
 
   const headers = new Headers();
   if (request.stream) {

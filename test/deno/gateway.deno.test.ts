@@ -1,3 +1,4 @@
+import type { EmulatorStats } from '../../emulator/state.ts';
 import { createEnvGateway } from '../../src/env-gateway.ts';
 import { startEmulatorProcess } from './emulator-process.ts';
 
@@ -27,13 +28,6 @@ function chat(body: unknown, key = CLIENT_KEY, path = '/v1/chat/completions'): R
   });
 }
 
-interface Stats {
-  tokenExchanges: number;
-  openStreams: number;
-  chatRequests: number;
-  cancelledStreams: number;
-}
-
 Deno.test('gateway in Deno', async (t) => {
   const emulator = await startEmulatorProcess();
   try {
@@ -46,7 +40,7 @@ Deno.test('gateway in Deno', async (t) => {
       ALLOW_TOKEN_PASSTHROUGH: 'true',
       VERTEX_BASE_URL: emulator.url,
     };
-    const stats = () => emulator.admin<Stats>('stats');
+    const stats = () => emulator.admin<EmulatorStats>('stats');
 
     await t.step('40 concurrent cold requests share one token exchange', async () => {
       const handler = createEnvGateway()(env);

@@ -15,11 +15,6 @@ const SECRET_FRAGMENT = 'not-a-key-but-secret-9f8e7d';
 const CLIENT_KEY = 'keys-only-client-key';
 const hello = { model: 'gemini-2.5-flash', messages: [{ role: 'user' as const, content: 'hi' }] };
 
-interface Stats {
-  tokenExchanges: number;
-  chatRequests: number;
-}
-
 function post(gateway: RunningProcess, authorization?: string) {
   return fetch(`${gateway.url}/v1/chat/completions`, {
     method: 'POST',
@@ -110,7 +105,7 @@ describe.each(runtimes)('configuration on %s', (runtime) => {
     await expect(openai.chat.completions.create(hello)).rejects.toBeInstanceOf(
       OpenAI.AuthenticationError,
     );
-    expect((await emulator.admin<Stats>('stats')).chatRequests).toBe(0);
+    expect((await emulator.stats()).chatRequests).toBe(0);
 
     const ok = new OpenAI({ baseURL: `${keysOnly.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
     expect((await ok.chat.completions.create(hello)).object).toBe('chat.completion');
@@ -126,13 +121,12 @@ describe.each(runtimes)('configuration on %s', (runtime) => {
       maxRetries: 0,
     });
     expect((await openai.chat.completions.create(hello)).object).toBe('chat.completion');
-    const [recorded] =
-      await emulator.admin<{ path: string; headers: Record<string, string> }[]>('requests');
+    const [recorded] = await emulator.requests();
     expect(recorded?.path).toBe(
       '/v1/projects/caller-project/locations/europe-west4/endpoints/openapi/chat/completions',
     );
     expect(recorded?.headers.authorization).toBe(`Bearer ${access_token}`);
-    expect((await emulator.admin<Stats>('stats')).tokenExchanges).toBe(0);
+    expect((await emulator.stats()).tokenExchanges).toBe(0);
 
     // A token Google does not know is Google's to refuse; the gateway does not retry it.
     const stranger = new OpenAI({
@@ -143,6 +137,6 @@ describe.each(runtimes)('configuration on %s', (runtime) => {
     await expect(stranger.chat.completions.create(hello)).rejects.toBeInstanceOf(
       OpenAI.AuthenticationError,
     );
-    expect((await emulator.admin<Stats>('stats')).chatRequests).toBe(2);
+    expect((await emulator.stats()).chatRequests).toBe(2);
   });
 });

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { EmulatorStats } from '../../emulator/state.ts';
 import {
   type EmulatorProcess,
   type RunningProcess,
@@ -14,20 +15,6 @@ import {
 const CLIENT_KEY = 'e2e-client-key-0123456789';
 const PROJECT = 'emulator-project';
 const SEED_BASE = `/v1beta1/projects/${PROJECT}/locations/us-central1/endpoints/openapi`;
-
-interface RecordedRequest {
-  path: string;
-  headers: Record<string, string>;
-  bodyText: string;
-  body: Record<string, unknown>;
-}
-interface Stats {
-  tokenExchanges: number;
-  tokenExchangeFailures: number;
-  chatRequests: number;
-  openStreams: number;
-  cancelledStreams: number;
-}
 
 let emulator: EmulatorProcess;
 let serviceAccountKey: Record<string, string>;
@@ -49,9 +36,9 @@ const runtimes: Runtime[] = ['workerd', 'deno'];
 
 describe.each(runtimes)('the gateway on %s', (runtime) => {
   let gateway: RunningProcess;
-  const stats = () => emulator.admin<Stats>('stats');
+  const stats = () => emulator.stats();
   /** Polls the emulator for up to two seconds: the bound the issue sets for a cancel to arrive. */
-  async function waitForStats(done: (s: Stats) => boolean): Promise<Stats> {
+  async function waitForStats(done: (s: EmulatorStats) => boolean): Promise<EmulatorStats> {
     let current = await stats();
     for (let i = 0; i < 20 && !done(current); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -59,7 +46,7 @@ describe.each(runtimes)('the gateway on %s', (runtime) => {
     }
     return current;
   }
-  const requests = () => emulator.admin<RecordedRequest[]>('requests');
+  const requests = () => emulator.requests();
   const client = (options: { base?: string; apiKey?: string } = {}) =>
     new OpenAI({
       baseURL: `${gateway.url}${options.base ?? '/v1'}`,

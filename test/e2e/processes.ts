@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { EmulatorStats, RecordedChatRequest } from '../../emulator/state.ts';
 
 /**
  * Starts the real processes the e2e suite drives: the emulator (`npm run emulator`), the gateway
@@ -102,8 +103,13 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(forced);
 }
 
+/** What the emulator recorded of a request the gateway forwarded; the body as JSON. */
+export type ForwardedRequest = RecordedChatRequest & { body: Record<string, unknown> };
+
 export interface EmulatorProcess extends RunningProcess {
   admin<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  stats(): Promise<EmulatorStats>;
+  requests(): Promise<ForwardedRequest[]>;
 }
 
 export async function startEmulator(): Promise<EmulatorProcess> {
@@ -113,10 +119,12 @@ export async function startEmulator(): Promise<EmulatorProcess> {
     /listening on (http:\/\/\S+)/,
   );
   const url = match[1] as string;
-  return {
+  const emulator: EmulatorProcess = {
     url,
     output,
     stop: () => stopProcess(child),
+    stats: () => emulator.admin('stats'),
+    requests: () => emulator.admin('requests'),
     async admin<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
       const response = await fetch(`${url}/__emulator/${path}`, {
         method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
@@ -128,6 +136,7 @@ export async function startEmulator(): Promise<EmulatorProcess> {
       return (await response.json()) as T;
     },
   };
+  return emulator;
 }
 
 export type Runtime = 'workerd' | 'deno';

@@ -279,4 +279,52 @@ describe('createServiceAccountTokenSource', () => {
     });
     expect(payload.iss).toBe(CLIENT_EMAIL);
   });
+
+  it('stops waiting on an exchange that never settles and starts its own', async () => {
+    // On Workers, a shared exchange dies with the request that started it; model that as a
+    // fetch that never answers and ignores its abort signal.
+    const fake = fakeFetch((call) =>
+      fake.calls.length === 1
+        ? new Promise<Response>(() => {})
+        : tokenResponse(`ya29.after-${call.method}`),
+    );
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: fake.fetch,
+      timeoutMs: 50,
+    });
+    const waiters = await Promise.all([tokens.getToken(), tokens.getToken(), tokens.getToken()]);
+    expect(waiters).toEqual(['ya29.after-POST', 'ya29.after-POST', 'ya29.after-POST']);
+    // One stalled exchange, then exactly one replacement shared by every waiter.
+    expect(fake.calls).toHaveLength(2);
+  });
+
+  it('gives up with 504 when no exchange answers in time', async () => {
+    const fake = fakeFetch(() => new Promise<Response>(() => {}));
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: fake.fetch,
+      timeoutMs: 20,
+    });
+    const error = await rejection(tokens);
+    expect(error.status).toBe(504);
+    expect(error.code).toBe('token_exchange_failed');
+  });
+
+  it('does not trust an endless expires_in', async () => {
+    const time = clock();
+    const { tokens, calls } = source(
+      () => jsonResponse({ access_token: `ya29.n${calls.length}`, expires_in: '1e400' }),
+      time.now,
+    );
+    expect(await tokens.getToken()).toBe('ya29.n1');
+    time.advance(13 * 60 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.n2');
+  });
+
+  it('describes a token endpoint outage as an outage, not a refusal', async () => {
+    const { tokens } = source(() => new Response('<html>oops</html>', { status: 500 }));
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    expect(error.message).toContain('HTTP 500');
+    expect(error.message).not.toContain('refused');
+  });
 });

@@ -208,6 +208,32 @@ describe('path parameters', () => {
     expect(refused.status).toBe(403);
     expect(h.vertexCalls()).toHaveLength(1);
   });
+
+  it('never applies the allow-list to the default route, which names no project', async () => {
+    const h = harness({ VERTEX_ALLOWED_PROJECTS: 'listed-project' });
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    expect(h.vertexCalls()[0]?.url).toContain(`/projects/${KEY_PROJECT}/`);
+  });
+});
+
+describe('unexpected upstream statuses', () => {
+  it.each([300, 302, 304])(
+    'answers an upstream %i with 502, not a 500 or the status itself',
+    async (status) => {
+      const h = harness(
+        {},
+        () => new Response(null, { status, headers: { location: 'https://elsewhere.example/' } }),
+      );
+      await expectOpenAIError(
+        await post(h, '/v1/chat/completions'),
+        502,
+        'api_error',
+        'upstream_unexpected_status',
+      );
+      // The Google bearer never follows a redirect.
+      expect(h.vertexCalls()).toHaveLength(1);
+    },
+  );
 });
 
 describe('upstream URL', () => {

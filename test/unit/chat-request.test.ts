@@ -158,7 +158,14 @@ describe('parseChatRequest forwards', () => {
   it('reads stream', () => {
     expect(parseChatRequest(`{"model":"m","messages":${USER},"stream":true}`).stream).toBe(true);
     expect(parseChatRequest(`{"model":"m","messages":${USER},"stream":false}`).stream).toBe(false);
-    expect(parseChatRequest(`{"model":"m","messages":${USER},"stream":null}`).stream).toBe(false);
+  });
+
+  it('refuses stream: null, which is present but not a boolean', () => {
+    expect(rejection(`{"model":"m","messages":${USER},"stream":null}`)).toMatchObject({
+      status: 400,
+      code: 'invalid_type',
+      param: 'stream',
+    });
   });
 
   it.each(['system', 'developer', 'user', 'assistant', 'tool', 'function'])(

@@ -42,20 +42,26 @@ describe('createClientAuthenticator', () => {
   describe('with gateway keys', () => {
     const authenticate = createClientAuthenticator(config({ clientKeys: [KEY_A, KEY_B] }));
 
+    it.each([undefined, ''])('answers %j with 401 missing_api_key', async (header) => {
+      const error = await rejection(authenticate(header));
+      expect(error.status).toBe(401);
+      expect(error.type).toBe('authentication_error');
+      expect(error.code).toBe('missing_api_key');
+    });
+
     it.each([
-      undefined,
-      '',
       'Bearer',
       'Bearer ',
       `Basic ${btoa(`user:${KEY_A}`)}`,
       KEY_A,
       `Bearer ${KEY_A} extra`,
       `Token ${KEY_A}`,
-    ])('answers %j with 401 missing_api_key', async (header) => {
+    ])('answers the malformed header %j with 401 invalid_api_key', async (header) => {
       const error = await rejection(authenticate(header));
       expect(error.status).toBe(401);
       expect(error.type).toBe('authentication_error');
-      expect(error.code).toBe('missing_api_key');
+      expect(error.code).toBe('invalid_api_key');
+      expect(error.message).not.toContain(KEY_A);
     });
 
     it.each([

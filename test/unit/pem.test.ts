@@ -60,6 +60,7 @@ describe('normalizePrivateKeyPem', () => {
   it('converts a small PKCS#1 key whose DER lengths use the short form', () => {
     // 40 bytes of "PKCS#1": the wrapper must use one-byte DER lengths.
     const der = new Uint8Array(40).fill(7);
+    der[0] = 0x30; // a DER SEQUENCE, as every PKCS#1 key is
     const pkcs1 = `-----BEGIN RSA PRIVATE KEY-----\n${Buffer.from(der).toString('base64')}\n-----END RSA PRIVATE KEY-----`;
     const out = Buffer.from(pemBody(normalizePrivateKeyPem(pkcs1) ?? ''), 'base64');
     const expected = Buffer.concat([
@@ -72,6 +73,10 @@ describe('normalizePrivateKeyPem', () => {
   });
 
   it.each([
+    [
+      'PKCS#8 armour around bytes that are not DER',
+      `-----BEGIN PRIVATE KEY-----\n${btoa('not a DER sequence at all')}\n-----END PRIVATE KEY-----`,
+    ],
     ['garbage', 'this is not a key'],
     ['empty', ''],
     [

@@ -1,5 +1,6 @@
 import { exports } from 'cloudflare:workers';
 import { beforeEach, describe, expect, inject, it } from 'vitest';
+import type { EmulatorStats } from '../../emulator/state.ts';
 import { createEnvGateway } from '../../src/env-gateway.ts';
 
 // These run inside workerd: the real Worker entry (wrangler.toml, bindings from vitest.config.mts)
@@ -8,18 +9,13 @@ const emulatorUrl = inject('emulatorUrl');
 const serviceAccountKey = inject('serviceAccountKey');
 const CLIENT_KEY = 'workers-test-key';
 
-interface Stats {
-  tokenExchanges: number;
-  chatRequests: number;
-}
-
 async function admin<T>(path: string, init?: RequestInit): Promise<T> {
   const response = await fetch(`${emulatorUrl}/__emulator/${path}`, init);
   if (!response.ok) throw new Error(`emulator ${path}: ${response.status}`);
   return (await response.json()) as T;
 }
 
-const stats = () => admin<Stats>('stats');
+const stats = () => admin<EmulatorStats>('stats');
 
 function chat(body: unknown, init: { key?: string; path?: string } = {}): Request {
   return new Request(`https://gateway.test${init.path ?? '/v1/chat/completions'}`, {

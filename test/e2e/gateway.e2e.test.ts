@@ -262,6 +262,22 @@ describe.each(runtimes)('the gateway on %s', (runtime) => {
     expect(recorded?.bodyText).toBe(raw);
   });
 
+  it("returns Vertex's extra fields to the client unchanged", async () => {
+    const answer = (await client().chat.completions.create(
+      steer(
+        { model: 'gemini-3-pro-preview', messages: [{ role: 'user', content: 'think first' }] },
+        { thoughtSignature: 'dGhvdWdodC1zaWduYXR1cmU=' },
+      ),
+    )) as unknown as {
+      choices: { message: { extra_content?: unknown } }[];
+      usage: { extra_properties?: unknown };
+    };
+    expect(answer.choices[0]?.message.extra_content).toEqual({
+      google: { thought_signature: 'dGhvdWdodC1zaWduYXR1cmU=' },
+    });
+    expect(answer.usage.extra_properties).toEqual({ google: { traffic_type: 'ON_DEMAND' } });
+  });
+
   it('sends Vertex only the Google bearer and content headers', async () => {
     await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',

@@ -98,3 +98,70 @@ describe('replaceTopLevelString', () => {
     );
   });
 });
+
+describe('replaceTopLevelString against random JSON', () => {
+  // A small seeded generator: failures reproduce, and no dependency is needed.
+  function prng(seed: number) {
+    let state = seed >>> 0;
+    return () => {
+      state = (state * 1664525 + 1013904223) >>> 0;
+      return state / 2 ** 32;
+    };
+  }
+
+  const STRINGS = [
+    'model',
+    'm"odel',
+    'a\\b',
+    '}',
+    '{',
+    '[',
+    ']',
+    ',',
+    ':',
+    'é',
+    '😀',
+    '\u2028',
+    '',
+    ' ',
+  ];
+
+  function randomValue(random: () => number, depth: number): unknown {
+    const pick = random();
+    if (depth > 3 || pick < 0.35) {
+      const scalar = random();
+      if (scalar < 0.4) return STRINGS[Math.floor(random() * STRINGS.length)];
+      if (scalar < 0.6) return Math.floor(random() * 1e6) / 100;
+      if (scalar < 0.8) return random() < 0.5;
+      return null;
+    }
+    if (pick < 0.6) {
+      return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(random, depth + 1));
+    }
+    return randomObject(random, depth + 1);
+  }
+
+  function randomObject(random: () => number, depth: number): Record<string, unknown> {
+    const object: Record<string, unknown> = {};
+    const size = Math.floor(random() * 5);
+    for (let i = 0; i < size; i++) {
+      const key =
+        random() < 0.3 ? 'model' : (STRINGS[Math.floor(random() * STRINGS.length)] ?? 'k');
+      object[key] = randomValue(random, depth);
+    }
+    return object;
+  }
+
+  it('changes exactly the top-level "model" string in 3000 random documents', () => {
+    const random = prng(20261125);
+    for (let i = 0; i < 3000; i++) {
+      const document = randomObject(random, 0);
+      const text = JSON.stringify(document, null, i % 3 === 0 ? undefined : i % 3);
+      const out = replaceTopLevelString(text, 'model', 'google/x');
+      const expected =
+        typeof document.model === 'string' ? { ...document, model: 'google/x' } : document;
+      expect(JSON.parse(out), text).toEqual(expected);
+      if (typeof document.model !== 'string') expect(out).toBe(text);
+    }
+  });
+});

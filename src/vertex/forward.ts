@@ -34,7 +34,13 @@ export async function forwardToVertex(
       // A redirect would carry the Google bearer to wherever it points.
       redirect: 'manual',
     });
-  } catch {
+  } catch (error) {
+    // A client that left aborts the fetch too; only a real network failure is worth a log line.
+    if (!request.signal.aborted) {
+      console.error(
+        JSON.stringify({ level: 'error', message: 'Vertex AI unreachable', error: String(error) }),
+      );
+    }
     throw new GatewayError(
       502,
       'api_error',

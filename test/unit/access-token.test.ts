@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { GatewayError } from '../../src/errors.ts';
 import {
   type AccessTokenSource,
@@ -326,5 +326,24 @@ describe('createServiceAccountTokenSource', () => {
     expect(error.status).toBe(502);
     expect(error.message).toContain('HTTP 500');
     expect(error.message).not.toContain('refused');
+  });
+});
+
+describe('the signing key', () => {
+  it('is imported once per token source, however many assertions it signs', async () => {
+    // A spy that calls through: the real WebCrypto import still runs.
+    const importKey = vi.spyOn(crypto.subtle, 'importKey');
+    try {
+      const { tokens, calls } = source(() => tokenResponse(`ya29.k${calls.length}`));
+      for (let i = 1; i <= 3; i++) {
+        const token = await tokens.getToken();
+        expect(token).toBe(`ya29.k${i}`);
+        tokens.invalidate(token);
+      }
+      expect(calls).toHaveLength(3);
+      expect(importKey.mock.calls.filter(([format]) => format === 'pkcs8')).toHaveLength(1);
+    } finally {
+      importKey.mockRestore();
+    }
   });
 });

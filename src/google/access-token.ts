@@ -90,8 +90,10 @@ export function createServiceAccountTokenSource(
         signal: AbortSignal.timeout(timeoutMs),
         redirect: 'manual',
       });
-    } catch {
-      throw tokenExchangeError(502, 'the token endpoint could not be reached');
+    } catch (error) {
+      throw (error as Error)?.name === 'TimeoutError'
+        ? tokenExchangeError(504, 'the token endpoint did not answer in time')
+        : tokenExchangeError(502, 'the token endpoint could not be reached');
     }
     const body = await readJson(response);
     if (!response.ok) throw rejectedExchange(response.status, body);

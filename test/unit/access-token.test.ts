@@ -309,6 +309,21 @@ describe('createServiceAccountTokenSource', () => {
     expect(error.code).toBe('token_exchange_failed');
   });
 
+  it('reports a token endpoint slower than its timeout as 504', async () => {
+    // A fetch that honours its abort signal, as real ones do, and otherwise never answers.
+    const hanging: typeof fetch = (_input, init) =>
+      new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+      });
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: hanging,
+      timeoutMs: 30,
+    });
+    const error = await rejection(tokens);
+    expect(error.status).toBe(504);
+    expect(error.message).toContain('did not answer in time');
+  });
+
   it('does not trust an endless expires_in', async () => {
     const time = clock();
     const { tokens, calls } = source(

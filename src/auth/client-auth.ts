@@ -20,7 +20,9 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
  * is refused: the gateway fails closed rather than run open.
  */
 export function createClientAuthenticator(config: Config): ClientAuthenticator {
-  const keyDigests = Promise.all(config.clientKeys.map(sha256));
+  // Kept as plain data once computed: on Workers, a promise from one request's context must not
+  // be awaited by another.
+  let keyDigests: ArrayBuffer[] | null = null;
   const configured = config.clientKeys.length > 0 || config.allowTokenPassthrough;
 
   return async function authenticateClient(authorization) {
@@ -51,7 +53,8 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
     }
     const digest = await sha256(presented);
     let matched = false;
-    for (const known of await keyDigests) matched = digestsEqual(digest, known) || matched;
+    keyDigests ??= await Promise.all(config.clientKeys.map(sha256));
+    for (const known of keyDigests) matched = digestsEqual(digest, known) || matched;
     if (matched) return { kind: 'service-account' };
     if (config.allowTokenPassthrough) return { kind: 'passthrough', accessToken: presented };
     throw new GatewayError(

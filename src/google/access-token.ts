@@ -52,19 +52,23 @@ export function createServiceAccountTokenSource(
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  let signingKey: Promise<CryptoKey> | null = null;
+  let signingKey: CryptoKey | null = null;
   let cached: CachedToken | null = null;
   let inflight: Exchange | null = null;
 
-  function importSigningKey(): Promise<CryptoKey> {
-    signingKey ??= importPKCS8(key.privateKeyPem, 'RS256').catch(() => {
+  // Only exchanges import the key, and they run one at a time, so it is imported once. It is
+  // kept as a value, not a promise, for the same cross-request reason as the token itself.
+  async function importSigningKey(): Promise<CryptoKey> {
+    try {
+      signingKey ??= await importPKCS8(key.privateKeyPem, 'RS256');
+    } catch {
       throw new GatewayError(
         500,
         'server_error',
         'invalid_service_account_key',
         'The service-account private key could not be imported as an RSA key.',
       );
-    });
+    }
     return signingKey;
   }
 

@@ -120,25 +120,11 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
       if (path === VERTEX_ROUTE && !isApiVersion(c.req.param('version') ?? '')) {
         throw routeNotFound(c.req.raw);
       }
-      throw new GatewayError(
-        405,
-        'invalid_request_error',
-        'method_not_allowed',
-        `${c.req.method} is not allowed here; use POST.`,
-        { headers: { allow: 'POST' } },
-      );
+      throw methodNotAllowed(c.req.method, 'POST');
     });
   }
   app.all('/healthz', (c) => {
-    throw new GatewayError(
-      405,
-      'invalid_request_error',
-      'method_not_allowed',
-      `${c.req.method} is not allowed here; use GET.`,
-      {
-        headers: { allow: 'GET, HEAD' },
-      },
-    );
+    throw methodNotAllowed(c.req.method, 'GET, HEAD');
   });
 
   app.notFound((c) => routeNotFound(c.req.raw).toResponse());
@@ -174,6 +160,17 @@ function assertProjectAllowed(config: Config, project: string): void {
     'permission_error',
     'project_not_allowed',
     `This gateway does not serve project "${project}". Its operator can allow it with VERTEX_ALLOWED_PROJECTS.`,
+  );
+}
+
+// RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+function methodNotAllowed(method: string, allow: string): GatewayError {
+  return new GatewayError(
+    405,
+    'invalid_request_error',
+    'method_not_allowed',
+    `${method} is not allowed here; use ${allow.split(',')[0]}.`,
+    { headers: { allow } },
   );
 }
 

@@ -96,7 +96,7 @@ export function createServiceAccountTokenSource(
       });
     } catch (error) {
       throw (error as Error)?.name === 'TimeoutError'
-        ? tokenExchangeError(504, 'the token endpoint did not answer in time')
+        ? exchangeTimedOut()
         : tokenExchangeError(502, 'the token endpoint could not be reached');
     }
     const body = await readJson(response);
@@ -141,7 +141,7 @@ export function createServiceAccountTokenSource(
         if (fresh) return fresh.token;
         if (inflight === current) inflight = null;
       }
-      throw tokenExchangeError(504, 'the token endpoint did not answer in time');
+      throw exchangeTimedOut();
     },
     invalidate(token) {
       if (cached?.token === token) cached = null;
@@ -182,6 +182,8 @@ function rejectedExchange(status: number, body: Record<string, unknown> | null):
       : `Google's token endpoint refused the service-account assertion (${code}${description})`;
   return tokenExchangeError(unavailable ? 503 : 502, detail);
 }
+
+const exchangeTimedOut = () => tokenExchangeError(504, 'the token endpoint did not answer in time');
 
 function tokenExchangeError(status: number, detail: string): GatewayError {
   return new GatewayError(

@@ -4,20 +4,36 @@ import type { Config } from './config.ts';
 import { GatewayError, invalidRequest, notFound } from './errors.ts';
 import { createServiceAccountTokenSource } from './google/access-token.ts';
 import { parseChatRequest } from './openai/chat-request.ts';
-import { forwardToVertex } from './vertex/forward.ts';
+import { readBodyText } from './request-body.ts';
 import {
   ENDPOINT_PATTERN,
   isApiVersion,
   LOCATION_PATTERN,
   PROJECT_PATTERN,
 } from './vertex/path-params.ts';
-import { chatCompletionsUrl, type VertexTarget } from './vertex/upstream-url.ts';
+import { sleep } from './vertex/retry-policy.ts';
+import { guardEventStream } from './vertex/stream-guard.ts';
+import {
+  callVertex,
+  type GoogleCredential,
+  type UpstreamEnvironment,
+} from './vertex/upstream-call.ts';
+import type { VertexTarget } from './vertex/upstream-url.ts';
 
 export interface GatewayDependencies {
   /** Outbound fetch for the token exchange and Vertex; tests inject their own. */
   fetch?: typeof fetch;
   now?: () => number;
+  /** Jitter for retry backoff. */
+  random?: () => number;
+  /** Waits between retries; tests record the delays instead of sleeping. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+const NEVER_ABORTED = new AbortController().signal;
+
+/** Names the Vertex location that answered, so failover is visible to the caller. */
+export const LOCATION_HEADER = 'x-vertex-location';
 
 const OPENAI_ROUTE = '/v1/chat/completions';
 const VERTEX_ROUTE =
@@ -30,52 +46,69 @@ const VERTEX_ROUTE =
 export function createGateway(config: Config, deps: GatewayDependencies = {}): Hono {
   const doFetch: typeof fetch = deps.fetch ?? ((input, init) => fetch(input, init));
   const authenticate = createClientAuthenticator(config);
+  const wait = deps.sleep ?? sleep;
   const tokenSource = config.serviceAccount
-    ? createServiceAccountTokenSource(config.serviceAccount, { fetch: doFetch, now: deps.now })
+    ? createServiceAccountTokenSource(config.serviceAccount, {
+        fetch: doFetch,
+        now: deps.now,
+        random: deps.random,
+        sleep: (ms) => wait(ms, NEVER_ABORTED),
+      })
     : null;
+
+  const upstream: UpstreamEnvironment = {
+    fetch: doFetch,
+    now: deps.now ?? Date.now,
+    random: deps.random ?? Math.random,
+    sleep: wait,
+    limits: config.upstream,
+    upstreamOrigin: config.upstreamOrigin,
+  };
 
   /** Auth first, then the target, then the body: each step refuses before the next costs. */
   async function chatCompletions(
     request: Request,
-    resolveTarget: () => VertexTarget,
+    resolveTargets: () => VertexTarget[],
   ): Promise<Response> {
-    const credential = await authenticate(request.headers.get('authorization') ?? undefined);
-    const target = resolveTarget();
-    const chat = parseChatRequest(await request.text());
-    const forward = (accessToken: string) =>
-      forwardToVertex(
-        {
-          url: chatCompletionsUrl(target, config.upstreamOrigin),
-          accessToken,
-          body: chat.body,
-          stream: chat.stream,
-          signal: request.signal,
-        },
-        doFetch,
-      );
-    if (credential.kind === 'passthrough') return forward(credential.accessToken);
-    return forwardWithServiceAccount(forward);
-  }
-
-  /**
-   * A 401 from Vertex on a cached token means Google revoked or expired it early: drop it and try
-   * once more with a fresh one. A caller's own token is never retried; its 401 is theirs.
-   */
-  async function forwardWithServiceAccount(
-    forward: (token: string) => Promise<Response>,
-  ): Promise<Response> {
-    if (!tokenSource) throw new Error('unreachable: gateway keys require a service account');
-    const token = await tokenSource.getToken();
-    try {
-      return await forward(token);
-    } catch (error) {
-      if (!(error instanceof GatewayError) || error.status !== 401) throw error;
-      tokenSource.invalidate(token);
-      return forward(await tokenSource.getToken());
+    const client = await authenticate(request.headers.get('authorization') ?? undefined);
+    const targets = resolveTargets();
+    const chat = parseChatRequest(await readBodyText(request, config.maxRequestBytes));
+    const credential: GoogleCredential =
+      client.kind === 'passthrough'
+        ? client
+        : { kind: 'service-account', tokens: serviceAccountTokens() };
+    const result = await callVertex(
+      { targets, body: chat.body, stream: chat.stream, signal: request.signal, credential },
+      upstream,
+    );
+    if (!result.ok) {
+      result.error.headers[LOCATION_HEADER] = result.location;
+      throw result.error;
     }
+    const headers = new Headers({ [LOCATION_HEADER]: result.location });
+    if (!chat.stream) {
+      headers.set(
+        'content-type',
+        result.response.headers.get('content-type') ?? 'application/json',
+      );
+      return new Response(result.response.body, { status: result.response.status, headers });
+    }
+    headers.set('content-type', 'text/event-stream; charset=utf-8');
+    headers.set('cache-control', 'no-cache');
+    const body = result.response.body
+      ? guardEventStream(result.response.body, {
+          idleTimeoutMs: config.upstream.streamIdleTimeoutMs,
+        })
+      : null;
+    return new Response(body, { status: result.response.status, headers });
   }
 
-  function defaultTarget(): VertexTarget {
+  function serviceAccountTokens() {
+    if (!tokenSource) throw new Error('unreachable: gateway keys require a service account');
+    return tokenSource;
+  }
+
+  function defaultTargets(): VertexTarget[] {
     if (!config.defaultProject) {
       throw new GatewayError(
         500,
@@ -84,19 +117,19 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
         `This gateway has no default project, so ${OPENAI_ROUTE} is unavailable: set VERTEX_PROJECT, or call /v1/projects/{project}/locations/{location}/endpoints/openapi/chat/completions.`,
       );
     }
-    return {
-      version: 'v1',
-      project: config.defaultProject,
-      location: config.defaultLocation,
-      endpoint: 'openapi',
-    };
+    const project = config.defaultProject;
+    // Failover is for the default route only: a caller who names a location in the path may
+    // need its data to stay there.
+    return [config.defaultLocation, ...config.fallbackLocations]
+      .filter((location, i, all) => all.indexOf(location) === i)
+      .map((location) => ({ version: 'v1', project, location, endpoint: 'openapi' }));
   }
 
   const app = new Hono();
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.post(OPENAI_ROUTE, (c) => chatCompletions(c.req.raw, defaultTarget));
+  app.post(OPENAI_ROUTE, (c) => chatCompletions(c.req.raw, defaultTargets));
 
   app.post(VERTEX_ROUTE, (c) => {
     const version = c.req.param('version');
@@ -106,12 +139,14 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
       // Only a project the caller names is subject to the allow-list; the default one is the
       // operator's own choice.
       assertProjectAllowed(config, project);
-      return {
-        version,
-        project,
-        location: checkedParam('location', c.req.param('location'), LOCATION_PATTERN),
-        endpoint: checkedParam('endpoint', c.req.param('endpoint'), ENDPOINT_PATTERN),
-      };
+      return [
+        {
+          version,
+          project,
+          location: checkedParam('location', c.req.param('location'), LOCATION_PATTERN),
+          endpoint: checkedParam('endpoint', c.req.param('endpoint'), ENDPOINT_PATTERN),
+        },
+      ];
     });
   });
 

@@ -15,7 +15,36 @@ export interface Config {
   allowedProjects: '*' | ReadonlySet<string>;
   /** An origin that replaces Google's hosts (emulator, tests, private endpoints). */
   upstreamOrigin: string | null;
+  /** Locations the default route tries, in order, after the default one fails. */
+  fallbackLocations: readonly string[];
+  upstream: UpstreamLimits;
+  /** Request bodies larger than this are refused with 413 before being read whole. */
+  maxRequestBytes: number;
 }
+
+export interface UpstreamLimits {
+  /** Retries after the first attempt, per location. */
+  maxRetries: number;
+  /** No retry starts once this much time has passed since the first attempt. */
+  retryBudgetMs: number;
+  /** The wait for Vertex's response headers. */
+  timeoutMs: number;
+  /** The longest silence allowed between two chunks of a stream. */
+  streamIdleTimeoutMs: number;
+}
+
+/** Defaults sized for long LLM generations; the README explains each. */
+export const DEFAULT_UPSTREAM_LIMITS: UpstreamLimits = {
+  maxRetries: 2,
+  retryBudgetMs: 30_000,
+  // A non-streamed answer sends its headers only when generation ends: minutes, for long ones.
+  timeoutMs: 600_000,
+  // Thinking models can stay silent for a long while before their first token.
+  streamIdleTimeoutMs: 300_000,
+};
+
+// Vertex refuses requests over 20 MB of inline data; a larger body could never succeed.
+export const DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024;
 
 /** A setting that cannot be used. Names the variable, never its value: values may be secrets. */
 export class ConfigError extends Error {
@@ -71,6 +100,17 @@ const booleanVariable = z.pipe(
   booleanFlag,
 );
 
+// Workers [vars] may hold TOML numbers; Deno's env only strings.
+const integerVariable = (min: number, max: number) =>
+  z.pipe(
+    z.transform((v: unknown) => (typeof v === 'number' ? String(v) : v)),
+    optionalText.check(
+      z.refine((v) => v === undefined || (/^\d+$/.test(v) && +v >= min && +v <= max), {
+        error: `must be a whole number from ${min} to ${max}`,
+      }),
+    ),
+  );
+
 const matching = (pattern: RegExp, error: string) =>
   optionalText.check(z.refine((v) => v === undefined || pattern.test(v), { error }));
 
@@ -88,6 +128,16 @@ const EnvSchema = z.object({
       error: 'must be "*" or a comma-separated list of project ids',
     }),
   ),
+  VERTEX_FALLBACK_LOCATIONS: commaList.check(
+    z.refine((list) => list.every((l) => LOCATION_PATTERN.test(l)), {
+      error: 'must be a comma-separated list of Vertex AI locations such as europe-west4,us-east5',
+    }),
+  ),
+  UPSTREAM_MAX_RETRIES: integerVariable(0, 10),
+  UPSTREAM_RETRY_BUDGET_MS: integerVariable(0, 600_000),
+  UPSTREAM_TIMEOUT_MS: integerVariable(1, 3_600_000),
+  STREAM_IDLE_TIMEOUT_MS: integerVariable(1, 3_600_000),
+  MAX_REQUEST_BYTES: integerVariable(1, 1024 * 1024 * 1024),
   VERTEX_BASE_URL: optionalText.check(
     z.refine((v) => v === undefined || (URL.canParse(v) && isBareOrigin(new URL(v))), {
       error: 'must be an origin such as https://host:port (http only on loopback), with no path',
@@ -146,5 +196,22 @@ export function parseConfig(env: Record<string, unknown>): Config {
       ? '*'
       : new Set(allowed.length > 0 ? allowed : defaultProject ? [defaultProject] : []),
     upstreamOrigin: vars.VERTEX_BASE_URL ? new URL(vars.VERTEX_BASE_URL).origin : null,
+    fallbackLocations: vars.VERTEX_FALLBACK_LOCATIONS,
+    upstream: {
+      maxRetries: integerOr(vars.UPSTREAM_MAX_RETRIES, DEFAULT_UPSTREAM_LIMITS.maxRetries),
+      retryBudgetMs: integerOr(
+        vars.UPSTREAM_RETRY_BUDGET_MS,
+        DEFAULT_UPSTREAM_LIMITS.retryBudgetMs,
+      ),
+      timeoutMs: integerOr(vars.UPSTREAM_TIMEOUT_MS, DEFAULT_UPSTREAM_LIMITS.timeoutMs),
+      streamIdleTimeoutMs: integerOr(
+        vars.STREAM_IDLE_TIMEOUT_MS,
+        DEFAULT_UPSTREAM_LIMITS.streamIdleTimeoutMs,
+      ),
+    },
+    maxRequestBytes: integerOr(vars.MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES),
   };
 }
+
+const integerOr = (value: string | undefined, fallback: number) =>
+  value === undefined ? fallback : Number(value);

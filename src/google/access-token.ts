@@ -1,5 +1,6 @@
 import { importPKCS8, SignJWT } from 'jose';
 import { GatewayError } from '../errors.ts';
+import { retryDelayMs, sleep } from '../vertex/retry-policy.ts';
 import type { ServiceAccountKey } from './service-account-key.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -20,8 +21,12 @@ export interface AccessTokenSource {
 export interface TokenSourceOptions {
   fetch?: typeof fetch;
   now?: () => number;
-  /** Bounds one exchange so a stalled token endpoint cannot hold requests forever. */
+  /** Bounds one exchange, retries included, so a stalled endpoint cannot hold requests forever. */
   timeoutMs?: number;
+  /** Retries of a transient token-endpoint failure (5xx, 408, 429, temporarily_unavailable). */
+  maxRetries?: number;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 interface CachedToken {
@@ -52,6 +57,9 @@ export function createServiceAccountTokenSource(
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const maxRetries = options.maxRetries ?? 2;
+  const random = options.random ?? Math.random;
+  const wait = options.sleep ?? ((ms: number) => sleep(ms, NEVER_ABORTED));
   let signingKey: CryptoKey | null = null;
   let cached: CachedToken | null = null;
   let inflight: Exchange | null = null;
@@ -83,7 +91,26 @@ export function createServiceAccountTokenSource(
       .sign(await importSigningKey());
   }
 
+  /**
+   * One exchange, retrying transient failures with backoff inside the `timeoutMs` deadline.
+   * Google's guidance: retry 5xx, 408, 429 and temporarily_unavailable; everything else (an
+   * invalid_grant above all) will fail the same way again.
+   */
   async function exchange(): Promise<CachedToken> {
+    const startedAt = Date.now();
+    for (let retry = 0; ; retry++) {
+      const attempt = await exchangeOnce(timeoutMs - (Date.now() - startedAt));
+      if ('token' in attempt) return attempt;
+      const delay = retryDelayMs(retry, attempt.retryAfter, random, now);
+      if (!attempt.transient || retry >= maxRetries) throw attempt.error;
+      if (Date.now() - startedAt + delay >= timeoutMs) throw attempt.error;
+      await wait(delay);
+    }
+  }
+
+  async function exchangeOnce(
+    remainingMs: number,
+  ): Promise<CachedToken | { error: GatewayError; transient: boolean; retryAfter: string | null }> {
     const assertion = await signAssertion();
     let response: Response;
     try {
@@ -91,20 +118,40 @@ export function createServiceAccountTokenSource(
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(Math.max(1, remainingMs)),
         redirect: 'manual',
       });
     } catch (error) {
-      throw (error as Error)?.name === 'TimeoutError'
-        ? exchangeTimedOut()
-        : tokenExchangeError(502, 'the token endpoint could not be reached');
+      return (error as Error)?.name === 'TimeoutError'
+        ? { error: exchangeTimedOut(), transient: false, retryAfter: null }
+        : {
+            error: tokenExchangeError(502, 'the token endpoint could not be reached'),
+            transient: true,
+            retryAfter: null,
+          };
     }
     const body = await readJson(response);
-    if (!response.ok) throw rejectedExchange(response.status, body);
+    if (!response.ok) {
+      const code = typeof body?.error === 'string' ? body.error : null;
+      return {
+        error: rejectedExchange(response.status, body),
+        transient:
+          response.status >= 500 ||
+          response.status === 408 ||
+          response.status === 429 ||
+          code === 'temporarily_unavailable' ||
+          code === 'server_error',
+        retryAfter: response.headers.get('retry-after'),
+      };
+    }
     const accessToken = body?.access_token;
     const expiresIn = Math.min(Number(body?.expires_in), MAX_TOKEN_LIFETIME_S);
     if (typeof accessToken !== 'string' || accessToken === '' || !(expiresIn > 0)) {
-      throw tokenExchangeError(502, 'the token endpoint answered without an access token');
+      return {
+        error: tokenExchangeError(502, 'the token endpoint answered without an access token'),
+        transient: false,
+        retryAfter: null,
+      };
     }
     const lifetimeMs = expiresIn * 1000;
     // Short-lived tokens (emulators) still get cached for half their life.
@@ -148,6 +195,8 @@ export function createServiceAccountTokenSource(
     },
   };
 }
+
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Settles with the promise's value, or with null once `ms` pass on this caller's own timer. */
 async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T | null> {

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.ts';
+import { isRetryableStatus } from './retry-policy.ts';
 import { gatewayErrorFromVertex } from './upstream-error.ts';
 
 export interface ForwardRequest {
@@ -8,18 +9,41 @@ export interface ForwardRequest {
   stream: boolean;
   /** The client's request signal: when the client leaves, the upstream call is cancelled. */
   signal: AbortSignal;
+  /** The wait for response headers; the body may take as long as it needs. */
+  timeoutMs: number;
 }
 
+/** One attempt's result: a successful upstream response, or an error and whether to retry it. */
+export type AttemptOutcome =
+  | { ok: true; response: Response }
+  | {
+      ok: false;
+      error: GatewayError;
+      retryable: boolean;
+      retryAfter: string | null;
+      /** Vertex's status, or null when no answer came. */
+      upstreamStatus: number | null;
+    };
+
 /**
- * Sends the chat request to Vertex with nothing of the caller's but the body: only the Google
- * bearer and content headers leave the gateway. The upstream status is checked before anything
- * is committed to the client, and a success body is handed over as the same stream, so every
- * SSE chunk goes out the moment it arrives and a client cancel reaches Vertex.
+ * Sends the chat request to Vertex once, with nothing of the caller's but the body: only the
+ * Google bearer and content headers leave the gateway. The outcome is decided on the status
+ * alone, before anything is committed to the client; a success body is left unread, so it can
+ * be handed over as the same stream.
  */
 export async function forwardToVertex(
   request: ForwardRequest,
   doFetch: typeof fetch,
-): Promise<Response> {
+): Promise<AttemptOutcome> {
+  const controller = new AbortController();
+  const onClientGone = () => controller.abort();
+  request.signal.addEventListener('abort', onClientGone, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, request.timeoutMs);
+
   let upstream: Response;
   try {
     upstream = await doFetch(request.url, {
@@ -30,42 +54,66 @@ export async function forwardToVertex(
         accept: request.stream ? 'text/event-stream' : 'application/json',
       },
       body: request.body,
-      signal: request.signal,
+      signal: controller.signal,
       // A redirect would carry the Google bearer to wherever it points.
       redirect: 'manual',
     });
   } catch (error) {
+    request.signal.removeEventListener('abort', onClientGone);
+    if (timedOut) {
+      // Not retried: the time a retry would need is the time that already ran out.
+      return failure(
+        new GatewayError(
+          504,
+          'api_error',
+          'upstream_timeout',
+          `Vertex AI did not answer within ${request.timeoutMs} ms (UPSTREAM_TIMEOUT_MS).`,
+        ),
+        false,
+      );
+    }
     // A client that left aborts the fetch too; only a real network failure is worth a log line.
     if (!request.signal.aborted) {
       console.error(
         JSON.stringify({ level: 'error', message: 'Vertex AI unreachable', error: String(error) }),
       );
     }
-    throw new GatewayError(
-      502,
-      'api_error',
-      'upstream_unreachable',
-      'Vertex AI could not be reached.',
+    return failure(
+      new GatewayError(502, 'api_error', 'upstream_unreachable', 'Vertex AI could not be reached.'),
+      !request.signal.aborted,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  if (upstream.ok) return { ok: true, response: upstream };
+
+  request.signal.removeEventListener('abort', onClientGone);
+  if (upstream.status >= 400 && upstream.status <= 599) {
+    return failure(
+      await gatewayErrorFromVertex(upstream),
+      isRetryableStatus(upstream.status),
+      upstream.status,
+      upstream.headers.get('retry-after'),
     );
   }
-  if (!upstream.ok) {
-    if (upstream.status >= 400 && upstream.status <= 599)
-      throw await gatewayErrorFromVertex(upstream);
-    await upstream.body?.cancel();
-    throw new GatewayError(
+  await upstream.body?.cancel();
+  return failure(
+    new GatewayError(
       502,
       'api_error',
       'upstream_unexpected_status',
       `Vertex AI answered with an unexpected HTTP ${upstream.status}.`,
-    );
-  }
+    ),
+    false,
+    upstream.status,
+  );
+}
 
-  const headers = new Headers();
-  if (request.stream) {
-    headers.set('content-type', 'text/event-stream; charset=utf-8');
-    headers.set('cache-control', 'no-cache');
-  } else {
-    headers.set('content-type', upstream.headers.get('content-type') ?? 'application/json');
-  }
-  return new Response(upstream.body, { status: upstream.status, headers });
+function failure(
+  error: GatewayError,
+  retryable: boolean,
+  upstreamStatus: number | null = null,
+  retryAfter: string | null = null,
+): AttemptOutcome {
+  return { ok: false, error, retryable, retryAfter, upstreamStatus };
 }

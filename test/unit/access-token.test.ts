@@ -63,11 +63,14 @@ async function verifyAssertion(call: RecordedCall, atMs: number) {
 
 function source(handler: FakeHandler, now = clock().now, key = keyFileJson()) {
   const fake = fakeFetch(handler);
+  const delays: number[] = [];
   const tokens = createServiceAccountTokenSource(parseServiceAccountKey(key), {
     fetch: fake.fetch,
     now,
+    random: () => 0.5,
+    sleep: async (ms) => void delays.push(ms),
   });
-  return { tokens, calls: fake.calls };
+  return { tokens, calls: fake.calls, delays };
 }
 
 async function rejection(tokens: AccessTokenSource): Promise<GatewayError> {
@@ -169,7 +172,7 @@ describe('createServiceAccountTokenSource', () => {
   it('does not cache a failed exchange: the next call fetches again and succeeds', async () => {
     const { tokens, calls } = source(() =>
       calls.length === 1
-        ? jsonResponse({ error: 'internal_failure' }, 500)
+        ? jsonResponse({ error: 'invalid_grant', error_description: 'Clock skew.' }, 400)
         : tokenResponse('ya29.retry'),
     );
     const error = await rejection(tokens);
@@ -225,15 +228,63 @@ describe('createServiceAccountTokenSource', () => {
     expect(error.code).toBe('token_exchange_failed');
   });
 
-  it('maps a network failure to 502', async () => {
-    const { tokens, calls } = source(() => {
+  it('maps a network failure to 502 after retrying it twice', async () => {
+    const { tokens, calls, delays } = source(() => {
       throw new TypeError('fetch failed: connect ECONNREFUSED');
     });
     const error = await rejection(tokens);
     expect(error.status).toBe(502);
     expect(error.code).toBe('token_exchange_failed');
-    expect(calls).toHaveLength(1);
+    expect(calls).toHaveLength(3);
+    expect(delays).toEqual([125, 250]);
     expect(error.message).not.toContain('ECONNREFUSED');
+  });
+
+  it.each([
+    ['HTTP 500', () => jsonResponse({ error: 'internal_failure' }, 500)],
+    ['HTTP 503', () => new Response(null, { status: 503 })],
+    ['HTTP 429', () => jsonResponse({ error: 'rate_limit_exceeded' }, 429)],
+    ['HTTP 408', () => new Response(null, { status: 408 })],
+    ['temporarily_unavailable', () => jsonResponse({ error: 'temporarily_unavailable' }, 400)],
+  ])('retries a transient failure (%s) with backoff and then succeeds', async (_name, fail) => {
+    const { tokens, calls, delays } = source(() =>
+      calls.length <= 2 ? fail() : tokenResponse('ya29.after-retries'),
+    );
+    await expect(tokens.getToken()).resolves.toBe('ya29.after-retries');
+    expect(calls).toHaveLength(3);
+    // Full jitter with random() = 0.5: half of 250 ms, then half of 500 ms.
+    expect(delays).toEqual([125, 250]);
+  });
+
+  it("honours the token endpoint's Retry-After", async () => {
+    const { tokens, calls, delays } = source(() =>
+      calls.length === 1
+        ? jsonResponse({ error: 'rate_limit_exceeded' }, 429, { 'retry-after': '2' })
+        : tokenResponse('ya29.later'),
+    );
+    await expect(tokens.getToken()).resolves.toBe('ya29.later');
+    expect(delays).toEqual([2000]);
+  });
+
+  it('does not retry invalid_grant: it would fail the same way again', async () => {
+    const { tokens, calls, delays } = source(() =>
+      jsonResponse({ error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }, 400),
+    );
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    expect(calls).toHaveLength(1);
+    expect(delays).toEqual([]);
+  });
+
+  it('gives up without waiting when Retry-After is beyond its deadline', async () => {
+    const { tokens, calls, delays } = source(() =>
+      jsonResponse({ error: 'temporarily_unavailable' }, 503, { 'retry-after': '60' }),
+    );
+    const error = await rejection(tokens);
+    expect(error.status).toBe(503);
+    expect(error.message).toContain('temporarily_unavailable');
+    expect(calls).toHaveLength(1);
+    expect(delays).toEqual([]);
   });
 
   it.each([

@@ -2,92 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import {
-  type FakeHandler,
+  CHAT_BODY,
+  COMPLETION,
+  DEFAULT_URL,
+  expectOpenAIError,
+  GATEWAY_KEY,
+  GOOGLE_TOKEN,
+  harness,
+  post,
+} from './gateway-harness.ts';
+import {
   fakeFetch,
   GOOGLE_TOKEN_URI,
   jsonResponse,
   KEY_PROJECT,
   keyFileJson,
-  type RecordedCall,
   tokenResponse,
 } from './helpers.ts';
-
-const GATEWAY_KEY = 'gw-app-key-3f9a1c';
-const GOOGLE_TOKEN = 'ya29.gateway-minted-token';
-const CHAT_BODY =
-  '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}],"seed":12345678901234567890}';
-const COMPLETION = {
-  id: 'xyz-google-id',
-  object: 'chat.completion',
-  created: 1,
-  model: 'google/gemini-2.5-flash',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, extra_properties: { x: 1 } },
-};
-const DEFAULT_URL = `https://us-central1-aiplatform.googleapis.com/v1/projects/${KEY_PROJECT}/locations/us-central1/endpoints/openapi/chat/completions`;
-
-interface Harness {
-  app: ReturnType<typeof createGateway>;
-  calls: RecordedCall[];
-  vertexCalls: () => RecordedCall[];
-  tokenCalls: () => RecordedCall[];
-}
-
-/** A gateway whose fake fetch plays both Google's token endpoint and Vertex. */
-function harness(
-  env: Record<string, unknown> = {},
-  vertex: FakeHandler = () => jsonResponse(COMPLETION),
-  tokenEndpoint: FakeHandler = () => tokenResponse(GOOGLE_TOKEN),
-): Harness {
-  const fake = fakeFetch((call) =>
-    call.url === GOOGLE_TOKEN_URI ? tokenEndpoint(call) : vertex(call),
-  );
-  const app = createGateway(
-    parseConfig({
-      GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson(),
-      GATEWAY_API_KEYS: GATEWAY_KEY,
-      ...env,
-    }),
-    { fetch: fake.fetch },
-  );
-  return {
-    app,
-    calls: fake.calls,
-    vertexCalls: () => fake.calls.filter((call) => call.url !== GOOGLE_TOKEN_URI),
-    tokenCalls: () => fake.calls.filter((call) => call.url === GOOGLE_TOKEN_URI),
-  };
-}
-
-function post(
-  h: Harness,
-  path: string,
-  body: string = CHAT_BODY,
-  headers: Record<string, string> = {},
-): Promise<Response> {
-  return Promise.resolve(
-    h.app.request(path, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${GATEWAY_KEY}`,
-        'content-type': 'application/json',
-        ...headers,
-      },
-      body,
-    }),
-  );
-}
-
-async function expectOpenAIError(response: Response, status: number, type: string, code?: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toContain('application/json');
-  const body = (await response.json()) as { error: Record<string, unknown> };
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-  expect(body.error.type).toBe(type);
-  expect(typeof body.error.message).toBe('string');
-  if (code !== undefined) expect(body.error.code).toBe(code);
-  return body.error;
-}
 
 const vertexPath = (project: string, location: string, endpoint: string, version = 'v1') =>
   `/${version}/projects/${project}/locations/${location}/endpoints/${endpoint}/chat/completions`;

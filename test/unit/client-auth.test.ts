@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createClientAuthenticator } from '../../src/auth/client-auth.ts';
-import type { Config } from '../../src/config.ts';
+import { type Config, parseConfig } from '../../src/config.ts';
 import { GatewayError } from '../../src/errors.ts';
 
 function config(overrides: Partial<Config>): Config {
-  return {
-    serviceAccount: null,
-    clientKeys: [],
-    allowTokenPassthrough: false,
-    defaultProject: 'my-project',
-    defaultLocation: 'us-central1',
-    allowedProjects: '*',
-    upstreamOrigin: null,
-    ...overrides,
-  };
+  return { ...parseConfig({ VERTEX_PROJECT: 'my-project' }), ...overrides };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<GatewayError> {

@@ -1,0 +1,263 @@
+import { errorTypeForStatus, GatewayError } from '../errors.ts';
+
+export type StreamOutcome =
+  | 'complete'
+  | 'upstream_error_event'
+  | 'interrupted'
+  | 'idle_timeout'
+  | 'client_cancelled';
+
+export interface StreamSummary {
+  outcome: StreamOutcome;
+  /** The `usage` object of the last event that carried one, if any. */
+  usage: unknown;
+}
+
+export interface StreamGuardOptions {
+  /** The longest silence allowed between two upstream chunks. */
+  idleTimeoutMs: number;
+  onEnd?: (summary: StreamSummary) => void;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const ERROR_KEY = new TextEncoder().encode('"error"');
+const USAGE_KEY = new TextEncoder().encode('"usage"');
+// Past this, an event without an end is passed on unread rather than held any longer.
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Relays a Vertex SSE body byte for byte, so that no failure can look like a finished answer.
+ * If the upstream breaks off, goes silent past `idleTimeoutMs`, or sends an event with an
+ * `error` key (Google's way of failing after the 200), the client gets one OpenAI-shaped
+ * `data: {"error":{...}}` event and a clean end, which the OpenAI SDKs raise as an APIError.
+ *
+ * Only whole events are passed on: the bytes after the last blank line wait for the rest of
+ * their event, so an error event never lands in the middle of another. Vertex ends every chunk
+ * on an event boundary, so in practice nothing waits.
+ */
+export function guardEventStream(
+  body: ReadableStream<Uint8Array>,
+  options: StreamGuardOptions,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const { idleTimeoutMs } = options;
+  let held: Uint8Array | null = null;
+  let midEvent = false;
+  let usageBlock: Uint8Array | null = null;
+  let lastChunkAt = Date.now();
+  let idle = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let ended = false;
+
+  // One timer per stream, re-armed only when it fires, instead of one per chunk.
+  function armIdleTimer(ms: number) {
+    timer = setTimeout(() => {
+      const silentFor = Date.now() - lastChunkAt;
+      if (silentFor < idleTimeoutMs) return armIdleTimer(idleTimeoutMs - silentFor);
+      idle = true;
+      reader.cancel().catch(() => {});
+    }, ms);
+  }
+
+  function end(outcome: StreamOutcome) {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    options.onEnd?.({ outcome, usage: usageBlock ? lastUsage(usageBlock) : undefined });
+  }
+
+  function fail(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    outcome: StreamOutcome,
+    error: GatewayError,
+  ) {
+    const frame = `${midEvent ? '\n\n' : ''}data: ${JSON.stringify(error.toJSON())}\n\n`;
+    controller.enqueue(new TextEncoder().encode(frame));
+    controller.close();
+    end(outcome);
+  }
+
+  /** Handles one upstream chunk; true when something went out to the client. */
+  function relay(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) {
+    const data = held ? concat(held, chunk) : chunk;
+    held = null;
+    const end = afterLastEventEnd(data);
+    if (end === 0 && data.length <= MAX_HELD_BYTES) {
+      held = data;
+      return false;
+    }
+    const whole = end === 0 ? data : data.subarray(0, end);
+    if (end > 0 && end < data.length) held = data.slice(end);
+    midEvent = end === 0;
+
+    if (indexOfBytes(whole, ERROR_KEY) !== -1) {
+      const failure = findErrorEvent(whole);
+      if (failure) {
+        if (failure.start > 0) controller.enqueue(whole.subarray(0, failure.start));
+        fail(controller, 'upstream_error_event', failure.error);
+        reader.cancel().catch(() => {});
+        return true;
+      }
+    }
+    if (indexOfBytes(whole, USAGE_KEY) !== -1) usageBlock = whole.slice();
+    controller.enqueue(whole);
+    return true;
+  }
+
+  return new ReadableStream<Uint8Array>({
+    start() {
+      armIdleTimer(idleTimeoutMs);
+    },
+    async pull(controller) {
+      // Loop until something is enqueued: a pull that enqueues nothing is not called again.
+      for (;;) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch {
+          if (idle) return fail(controller, 'idle_timeout', idleTimeoutError(idleTimeoutMs));
+          return fail(controller, 'interrupted', interruptedError());
+        }
+        if (idle) return fail(controller, 'idle_timeout', idleTimeoutError(idleTimeoutMs));
+        if (result.done) {
+          if (held) controller.enqueue(held);
+          controller.close();
+          return end('complete');
+        }
+        lastChunkAt = Date.now();
+        if (relay(controller, result.value) || ended) return;
+      }
+    },
+    cancel(reason) {
+      end('client_cancelled');
+      return reader.cancel(reason);
+    },
+  });
+}
+
+const interruptedError = () =>
+  new GatewayError(
+    502,
+    'api_error',
+    'upstream_stream_interrupted',
+    'The Vertex AI stream broke off before the answer was complete.',
+  );
+
+const idleTimeoutError = (ms: number) =>
+  new GatewayError(
+    504,
+    'api_error',
+    'stream_idle_timeout',
+    `Vertex AI sent nothing for ${ms} ms (STREAM_IDLE_TIMEOUT_MS), so the answer is incomplete.`,
+  );
+
+/**
+ * The index just past the last blank line (the end of the last whole event), or 0. SSE lines
+ * end in CRLF, LF or CR (WHATWG HTML §9.2.5), and Google uses CRLF on some paths.
+ */
+export function afterLastEventEnd(bytes: Uint8Array): number {
+  for (let i = bytes.length - 1; i > 0; i--) {
+    const c = bytes[i];
+    if (c !== LF && c !== CR) continue;
+    let before = i - 1;
+    if (c === LF && bytes[before] === CR) before--;
+    const b = bytes[before];
+    if (b === LF || b === CR) return i + 1;
+  }
+  return 0;
+}
+
+/** Splits whole events into their byte offset and their joined `data:` lines. */
+function* events(bytes: Uint8Array): Generator<{ start: number; data: string }> {
+  const decoder = new TextDecoder();
+  for (let start = 0; start < bytes.length; ) {
+    const end = nextEventEnd(bytes, start);
+    const data = decoder
+      .decode(bytes.subarray(start, end))
+      .split(/\r\n|\n|\r/)
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(line[5] === ' ' ? 6 : 5))
+      .join('\n');
+    yield { start, data };
+    start = end;
+  }
+}
+
+/** The index just past the first blank line at or after `from`, or the length if none. */
+function nextEventEnd(bytes: Uint8Array, from: number): number {
+  for (let i = from; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c !== LF && c !== CR) continue;
+    const next = c === CR && bytes[i + 1] === LF ? i + 2 : i + 1;
+    const n = bytes[next];
+    if (n === LF) return next + 1;
+    if (n === CR) return bytes[next + 1] === LF ? next + 2 : next + 1;
+  }
+  return bytes.length;
+}
+
+/** The first event whose JSON has a top-level `error`, as an OpenAI-shaped GatewayError. */
+function findErrorEvent(bytes: Uint8Array): { start: number; error: GatewayError } | null {
+  for (const event of events(bytes)) {
+    const json = parseObject(event.data);
+    if (json && 'error' in json && json.error) {
+      return { start: event.start, error: errorFromEvent(json.error) };
+    }
+  }
+  return null;
+}
+
+function errorFromEvent(error: unknown): GatewayError {
+  const google =
+    typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : {};
+  const status = typeof google.code === 'number' ? google.code : 500;
+  const message =
+    typeof google.message === 'string' && google.message !== ''
+      ? google.message
+      : typeof error === 'string' && error !== ''
+        ? error
+        : 'Vertex AI reported an error in the middle of the stream.';
+  const code =
+    typeof google.status === 'string' ? google.status.toLowerCase() : 'upstream_stream_error';
+  return new GatewayError(status, errorTypeForStatus(status), code, message);
+}
+
+function lastUsage(block: Uint8Array): unknown {
+  let usage: unknown;
+  for (const event of events(block)) {
+    const json = parseObject(event.data);
+    if (json?.usage) usage = json.usage;
+  }
+  return usage;
+}
+
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0];
+  const last = haystack.length - needle.length;
+  for (let i = haystack.indexOf(first as number); i !== -1 && i <= last; ) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
+    i = haystack.indexOf(first as number, i + 1);
+  }
+  return -1;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}

@@ -1,0 +1,120 @@
+import type { UpstreamLimits } from '../config.ts';
+import { GatewayError } from '../errors.ts';
+import type { AccessTokenSource } from '../google/access-token.ts';
+import { forwardToVertex } from './forward.ts';
+import { retryDelayMs } from './retry-policy.ts';
+import { chatCompletionsUrl, type VertexTarget } from './upstream-url.ts';
+
+/** Whose Google credential a request travels on. */
+export type GoogleCredential =
+  | { kind: 'service-account'; tokens: AccessTokenSource }
+  | { kind: 'passthrough'; accessToken: string };
+
+export interface UpstreamCall {
+  /** The location-ordered targets: the first, then the fallbacks (default route only). */
+  targets: readonly VertexTarget[];
+  body: string;
+  stream: boolean;
+  signal: AbortSignal;
+  credential: GoogleCredential;
+}
+
+export interface UpstreamEnvironment {
+  fetch: typeof fetch;
+  now: () => number;
+  random: () => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  limits: UpstreamLimits;
+  upstreamOrigin: string | null;
+}
+
+interface CallReport {
+  /** The location of the last attempt: the one that served the request, if it succeeded. */
+  location: string;
+  /** Requests sent to Vertex, retries included. */
+  attempts: number;
+}
+
+export type UpstreamResult =
+  | (CallReport & { ok: true; response: Response })
+  | (CallReport & { ok: false; error: GatewayError; upstreamStatus: number | null });
+
+/**
+ * Calls Vertex until it answers with success or a final error. Transient failures (429, 5xx, no
+ * connection) are retried with backoff, up to `maxRetries` per location while within the time
+ * budget, then the next fallback location is tried. A 401 on the gateway's own token means
+ * Google dropped it early: the token is refreshed and the request sent once more. Every retry
+ * happens before the client has received a byte, since nothing is returned until a success.
+ */
+export async function callVertex(
+  call: UpstreamCall,
+  env: UpstreamEnvironment,
+): Promise<UpstreamResult> {
+  const { limits } = env;
+  const startedAt = env.now();
+  let attempts = 0;
+  let last: UpstreamResult | null = null;
+
+  for (const target of call.targets) {
+    // A location is only tried while the budget lasts; the first one always is.
+    if (last && env.now() - startedAt > limits.retryBudgetMs) break;
+    let refreshedToken = false;
+    for (let retry = 0; ; ) {
+      let accessToken: string;
+      try {
+        accessToken = await tokenFor(call.credential);
+      } catch (error) {
+        if (!(error instanceof GatewayError)) throw error;
+        return { ok: false, error, upstreamStatus: null, location: target.location, attempts };
+      }
+      attempts++;
+      const outcome = await forwardToVertex(
+        {
+          url: chatCompletionsUrl(target, env.upstreamOrigin),
+          accessToken,
+          body: call.body,
+          stream: call.stream,
+          signal: call.signal,
+          timeoutMs: limits.timeoutMs,
+        },
+        env.fetch,
+      );
+      if (outcome.ok) {
+        return { ok: true, response: outcome.response, location: target.location, attempts };
+      }
+      last = {
+        ok: false,
+        error: outcome.error,
+        upstreamStatus: outcome.upstreamStatus,
+        location: target.location,
+        attempts,
+      };
+      if (call.signal.aborted) return last;
+
+      if (
+        outcome.upstreamStatus === 401 &&
+        call.credential.kind === 'service-account' &&
+        !refreshedToken
+      ) {
+        call.credential.tokens.invalidate(accessToken);
+        refreshedToken = true;
+        continue;
+      }
+      if (!outcome.retryable) return last;
+      if (retry >= limits.maxRetries) break;
+      const delay = retryDelayMs(retry, outcome.retryAfter, env.random, env.now);
+      // A wait past the budget (a long Retry-After, say) is not worth making the client sit
+      // through: the next location, or the error with its Retry-After, serves it better.
+      if (env.now() + delay - startedAt > limits.retryBudgetMs) break;
+      await env.sleep(delay, call.signal);
+      if (call.signal.aborted) return last;
+      retry++;
+    }
+  }
+  if (!last) throw new Error('unreachable: no Vertex target to call');
+  return last;
+}
+
+function tokenFor(credential: GoogleCredential): Promise<string> | string {
+  return credential.kind === 'passthrough' ? credential.accessToken : credential.tokens.getToken();
+}

@@ -1,0 +1,479 @@
+import { describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/app.ts';
+import { parseConfig } from '../../src/config.ts';
+import {
+  CHAT_BODY,
+  COMPLETION,
+  expectOpenAIError,
+  GATEWAY_KEY,
+  harness,
+  post,
+} from './gateway-harness.ts';
+import { GOOGLE_TOKEN_URI, jsonResponse, keyFileJson, tokenResponse } from './helpers.ts';
+
+const STREAM_BODY =
+  '{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}';
+const googleError = (code: number, status: string, message = `${status} from Google`) =>
+  jsonResponse({ error: { code, message, status } }, code);
+const sse = (...chunks: string[]) =>
+  new Response(
+    new ReadableStream({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+        controller.close();
+      },
+    }),
+    { headers: { 'content-type': 'text/event-stream' } },
+  );
+const event = (content: string) =>
+  `data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"${content}"}}]}\n\n`;
+
+/** The parsed `data:` payloads of an SSE text, `[DONE]` left as a string. */
+function dataEvents(text: string): unknown[] {
+  return text
+    .split(/\r\n\r\n|\n\n/)
+    .filter((block) => block.startsWith('data:'))
+    .map((block) => block.slice(5).trim())
+    .map((data) => (data === '[DONE]' ? data : JSON.parse(data)));
+}
+
+describe('retries', () => {
+  it.each([429, 500, 502, 503, 504])('retries HTTP %i with backoff and jitter', async (status) => {
+    const h = harness({}, () =>
+      h.vertexCalls().length <= 2 ? googleError(status, 'UNAVAILABLE') : jsonResponse(COMPLETION),
+    );
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(COMPLETION);
+    expect(h.vertexCalls()).toHaveLength(3);
+    // Full jitter with random() = 0.5: half of 250 ms, then half of 500 ms.
+    expect(h.delays).toEqual([125, 250]);
+    // Every attempt carried the same body and the same cached token.
+    expect(new Set(h.vertexCalls().map((call) => call.body)).size).toBe(1);
+    expect(h.tokenCalls()).toHaveLength(1);
+  });
+
+  it('retries a network failure', async () => {
+    const h = harness({}, () => {
+      if (h.vertexCalls().length === 1) throw new TypeError('fetch failed');
+      return jsonResponse(COMPLETION);
+    });
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    expect(h.vertexCalls()).toHaveLength(2);
+  });
+
+  it('honours Retry-After in seconds', async () => {
+    const h = harness({}, () =>
+      h.vertexCalls().length === 1
+        ? jsonResponse({ error: { code: 429, status: 'RESOURCE_EXHAUSTED' } }, 429, {
+            'retry-after': '2',
+          })
+        : jsonResponse(COMPLETION),
+    );
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    expect(h.delays).toEqual([2000]);
+  });
+
+  it('honours Retry-After as an HTTP date', async () => {
+    const h = harness({}, () =>
+      h.vertexCalls().length === 1
+        ? jsonResponse({ error: { code: 503, status: 'UNAVAILABLE' } }, 503, {
+            'retry-after': new Date(Date.now() + 4000).toUTCString(),
+          })
+        : jsonResponse(COMPLETION),
+    );
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    expect(h.delays).toHaveLength(1);
+    // HTTP dates have one-second resolution.
+    expect(h.delays[0]).toBeGreaterThan(2500);
+    expect(h.delays[0]).toBeLessThanOrEqual(4000);
+  });
+
+  it('gives the last error to the client once retries run out, 429 staying 429', async () => {
+    const h = harness({}, () =>
+      jsonResponse(
+        { error: { code: 429, message: 'Quota exceeded.', status: 'RESOURCE_EXHAUSTED' } },
+        429,
+        { 'retry-after': '1' },
+      ),
+    );
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.headers.get('retry-after')).toBe('1');
+    const error = await expectOpenAIError(response, 429, 'rate_limit_error', 'resource_exhausted');
+    expect(error.message).toBe('Quota exceeded.');
+    expect(h.vertexCalls()).toHaveLength(3);
+    expect(h.delays).toEqual([1000, 1000]);
+  });
+
+  it('makes at most UPSTREAM_MAX_RETRIES retries', async () => {
+    const none = harness({ UPSTREAM_MAX_RETRIES: '0' }, () => googleError(503, 'UNAVAILABLE'));
+    await expectOpenAIError(await post(none, '/v1/chat/completions'), 503, 'api_error');
+    expect(none.vertexCalls()).toHaveLength(1);
+    const five = harness({ UPSTREAM_MAX_RETRIES: '5' }, () => googleError(500, 'INTERNAL'));
+    await expectOpenAIError(await post(five, '/v1/chat/completions'), 500, 'api_error');
+    expect(five.vertexCalls()).toHaveLength(6);
+    expect(five.delays).toEqual([125, 250, 500, 1000, 2000]);
+  });
+
+  it('does not wait past the retry budget: a long Retry-After goes back to the client', async () => {
+    const h = harness({}, () =>
+      jsonResponse({ error: { code: 429, status: 'RESOURCE_EXHAUSTED' } }, 429, {
+        'retry-after': '120',
+      }),
+    );
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('120');
+    expect(h.vertexCalls()).toHaveLength(1);
+    expect(h.delays).toEqual([]);
+  });
+
+  it.each([400, 403, 404])('does not retry HTTP %i', async (status) => {
+    const h = harness({}, () => googleError(status, 'INVALID_ARGUMENT'));
+    expect((await post(h, '/v1/chat/completions')).status).toBe(status);
+    expect(h.vertexCalls()).toHaveLength(1);
+  });
+
+  it('retries a stream before committing it, so the client sees only the good one', async () => {
+    const h = harness({}, () =>
+      h.vertexCalls().length === 1
+        ? googleError(503, 'UNAVAILABLE')
+        : sse(event('Hel'), event('lo'), 'data: [DONE]\n\n'),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(`${event('Hel')}${event('lo')}data: [DONE]\n\n`);
+    expect(h.vertexCalls()).toHaveLength(2);
+  });
+
+  it('refreshes the token once on a 401 and keeps the new one cached', async () => {
+    const h = harness(
+      {},
+      (call) =>
+        call.headers.get('authorization') === 'Bearer ya29.first'
+          ? googleError(401, 'UNAUTHENTICATED')
+          : jsonResponse(COMPLETION),
+      () => tokenResponse(h.tokenCalls().length === 1 ? 'ya29.first' : 'ya29.second'),
+    );
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    expect(h.tokenCalls()).toHaveLength(2);
+    expect(h.vertexCalls().map((call) => call.headers.get('authorization'))).toEqual([
+      'Bearer ya29.first',
+      'Bearer ya29.second',
+      'Bearer ya29.second',
+    ]);
+  });
+});
+
+describe('timeouts', () => {
+  /** A Vertex that never answers until the request is aborted. */
+  function silentVertex() {
+    let aborted = 0;
+    const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input) === GOOGLE_TOKEN_URI) return tokenResponse('ya29.t');
+      return new Promise<Response>((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => {
+          aborted++;
+          reject(new DOMException('aborted', 'AbortError'));
+        });
+      });
+    }) as typeof fetch;
+    return { fetch, aborted: () => aborted };
+  }
+
+  it('answers 504 upstream_timeout when Vertex sends no headers within UPSTREAM_TIMEOUT_MS', async () => {
+    const vertex = silentVertex();
+    const app = createGateway(
+      parseConfig({
+        GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson(),
+        GATEWAY_API_KEYS: GATEWAY_KEY,
+        UPSTREAM_TIMEOUT_MS: '50',
+      }),
+      { fetch: vertex.fetch },
+    );
+    const started = Date.now();
+    const response = await app.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      body: CHAT_BODY,
+    });
+    const error = await expectOpenAIError(response, 504, 'api_error', 'upstream_timeout');
+    expect(error.message).toContain('UPSTREAM_TIMEOUT_MS');
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The hung request was cancelled, and a timeout is not retried.
+    expect(vertex.aborted()).toBe(1);
+  });
+
+  it('ends a stream that goes silent past STREAM_IDLE_TIMEOUT_MS with an error event', async () => {
+    let cancelled = false;
+    const h = harness(
+      { STREAM_IDLE_TIMEOUT_MS: '50' },
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode(event('partial')));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    expect(response.status).toBe(200);
+    const events = dataEvents(await response.text());
+    expect(events).toHaveLength(2);
+    expect(events[1]).toEqual({
+      error: {
+        message: expect.stringContaining('STREAM_IDLE_TIMEOUT_MS'),
+        type: 'api_error',
+        param: null,
+        code: 'stream_idle_timeout',
+      },
+    });
+    expect(cancelled).toBe(true);
+  });
+
+  it('keeps a slow but steady stream alive past the idle timeout in total', async () => {
+    const h = harness(
+      { STREAM_IDLE_TIMEOUT_MS: '200' },
+      () =>
+        new Response(
+          new ReadableStream({
+            async start(controller) {
+              for (let i = 0; i < 6; i++) {
+                controller.enqueue(new TextEncoder().encode(event(`part${i}`)));
+                await new Promise((resolve) => setTimeout(resolve, 60));
+              }
+              controller.close();
+            },
+          }),
+        ),
+    );
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(dataEvents(text)).toHaveLength(6);
+    expect(text).not.toContain('error');
+  });
+});
+
+describe('broken streams', () => {
+  it('turns an upstream stream that breaks off into an error event and a clean end', async () => {
+    const h = harness(
+      {},
+      () =>
+        new Response(
+          new ReadableStream({
+            pulls: 0,
+            pull(controller) {
+              // The first read gets a chunk; the next finds the connection gone.
+              if (this.pulls++ === 0) controller.enqueue(new TextEncoder().encode(event('Hel')));
+              else controller.error(new TypeError('connection reset'));
+            },
+          } as UnderlyingDefaultSource<Uint8Array> & { pulls: number }),
+        ),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    const text = await response.text();
+    expect(text.startsWith(event('Hel'))).toBe(true);
+    expect(dataEvents(text)[1]).toEqual({
+      error: {
+        message: 'The Vertex AI stream broke off before the answer was complete.',
+        type: 'api_error',
+        param: null,
+        code: 'upstream_stream_interrupted',
+      },
+    });
+    expect(text).not.toContain('connection reset');
+  });
+
+  it("translates Google's in-stream error event and forwards nothing after it", async () => {
+    const googleEvent =
+      'data: {"error":{"code":429,"message":"Resource exhausted.","status":"RESOURCE_EXHAUSTED"}}\n\n';
+    const h = harness({}, () => sse(event('Hel'), googleEvent, event('never'), 'data: [DONE]\n\n'));
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(dataEvents(text)).toEqual([
+      JSON.parse(event('Hel').slice(6)),
+      {
+        error: {
+          message: 'Resource exhausted.',
+          type: 'rate_limit_error',
+          param: null,
+          code: 'resource_exhausted',
+        },
+      },
+    ]);
+  });
+
+  it('finds an error event inside a chunk that carries other events too', async () => {
+    const h = harness({}, () =>
+      sse(`${event('a')}data: {"choices":[],"error":{"message":"Internal error"}}\r\n\r\n`),
+    );
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(text.startsWith(event('a'))).toBe(true);
+    expect(dataEvents(text)[1]).toMatchObject({
+      error: { message: 'Internal error', type: 'api_error', code: 'upstream_stream_error' },
+    });
+  });
+
+  it('passes content that merely mentions "error" untouched', async () => {
+    const chunks = [
+      event('an \\"error\\" here'),
+      'data: {"usage":{"error":1}}\n\n',
+      'data: [DONE]\n\n',
+    ];
+    const h = harness({}, () => sse(...chunks));
+    expect(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).toBe(chunks.join(''));
+  });
+
+  it('relays events split across chunks, and CRLF events, byte for byte', async () => {
+    const whole = `${event('one')}${event('two').replace(/\n/g, '\r\n')}data: [DONE]\n\n`;
+    const pieces = [whole.slice(0, 7), whole.slice(7, 90), whole.slice(90, 91), whole.slice(91)];
+    const h = harness({}, () => sse(...pieces));
+    expect(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).toBe(whole);
+  });
+
+  it('cancels the upstream when the client cancels', async () => {
+    let cancelled = false;
+    const h = harness(
+      {},
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode(event('x')));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+        ),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    const reader = response.body?.getReader();
+    await reader?.read();
+    await reader?.cancel();
+    expect(cancelled).toBe(true);
+  });
+});
+
+describe('request size', () => {
+  it('refuses a declared Content-Length over MAX_REQUEST_BYTES with 413 before reading', async () => {
+    const h = harness({ MAX_REQUEST_BYTES: '100' });
+    const response = await post(h, '/v1/chat/completions', `${CHAT_BODY}${' '.repeat(200)}`);
+    const error = await expectOpenAIError(
+      response,
+      413,
+      'invalid_request_error',
+      'request_too_large',
+    );
+    expect(error.message).toContain('MAX_REQUEST_BYTES');
+    expect(h.calls).toHaveLength(0);
+  });
+
+  it('stops reading a chunked body at the limit instead of buffering it whole', async () => {
+    const h = harness({ MAX_REQUEST_BYTES: '1000' });
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new TextEncoder().encode(' '.repeat(100)));
+      },
+    });
+    const response = await h.app.request(
+      new Request('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+        body: endless,
+        duplex: 'half',
+      } as RequestInit),
+    );
+    await expectOpenAIError(response, 413, 'invalid_request_error', 'request_too_large');
+    expect(pulled).toBeLessThan(20);
+    expect(h.calls).toHaveLength(0);
+  });
+
+  it('accepts a body of exactly MAX_REQUEST_BYTES', async () => {
+    const h = harness({ MAX_REQUEST_BYTES: String(new TextEncoder().encode(CHAT_BODY).length) });
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+  });
+
+  it('defaults to 20 MiB', async () => {
+    const h = harness();
+    const image = 'A'.repeat(20 * 1024 * 1024);
+    const big = `{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"${image}"}]}`;
+    expect((await post(h, '/v1/chat/completions', big)).status).toBe(413);
+    const fits = big.replace(image, image.slice(0, 19 * 1024 * 1024));
+    expect((await post(h, '/v1/chat/completions', fits)).status).toBe(200);
+  });
+});
+
+describe('region failover', () => {
+  const host = (url: string) => new URL(url).host;
+
+  it('tries the fallback locations in order on the default route, naming the one that served', async () => {
+    const h = harness(
+      { VERTEX_FALLBACK_LOCATIONS: 'europe-west4, us-east5', UPSTREAM_MAX_RETRIES: '1' },
+      (call) =>
+        call.url.includes('/locations/us-east5/')
+          ? jsonResponse(COMPLETION)
+          : googleError(429, 'RESOURCE_EXHAUSTED'),
+    );
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-vertex-location')).toBe('us-east5');
+    expect(h.vertexCalls().map((call) => host(call.url))).toEqual([
+      'us-central1-aiplatform.googleapis.com',
+      'us-central1-aiplatform.googleapis.com',
+      'europe-west4-aiplatform.googleapis.com',
+      'europe-west4-aiplatform.googleapis.com',
+      'us-east5-aiplatform.googleapis.com',
+    ]);
+  });
+
+  it('names the default location when it serves', async () => {
+    const h = harness({ VERTEX_FALLBACK_LOCATIONS: 'europe-west4' });
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.headers.get('x-vertex-location')).toBe('us-central1');
+    expect(h.vertexCalls()).toHaveLength(1);
+  });
+
+  it('never fails over an explicit location path: data residency', async () => {
+    const h = harness({ VERTEX_FALLBACK_LOCATIONS: 'us-east5', UPSTREAM_MAX_RETRIES: '0' }, () =>
+      googleError(503, 'UNAVAILABLE'),
+    );
+    const response = await post(
+      h,
+      '/v1/projects/key-project-4242/locations/europe-west4/endpoints/openapi/chat/completions',
+    );
+    expect(response.status).toBe(503);
+    expect(response.headers.get('x-vertex-location')).toBe('europe-west4');
+    expect(h.vertexCalls()).toHaveLength(1);
+  });
+
+  it('does not fail over on a client error', async () => {
+    const h = harness({ VERTEX_FALLBACK_LOCATIONS: 'us-east5' }, () =>
+      googleError(400, 'INVALID_ARGUMENT'),
+    );
+    expect((await post(h, '/v1/chat/completions')).status).toBe(400);
+    expect(h.vertexCalls()).toHaveLength(1);
+  });
+
+  it('returns the last location’s error when every location fails', async () => {
+    const h = harness({ VERTEX_FALLBACK_LOCATIONS: 'us-east5', UPSTREAM_MAX_RETRIES: '0' }, () =>
+      googleError(503, 'UNAVAILABLE'),
+    );
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.status).toBe(503);
+    expect(response.headers.get('x-vertex-location')).toBe('us-east5');
+    expect(h.vertexCalls()).toHaveLength(2);
+  });
+
+  it('refuses a fallback list that is not locations', () => {
+    expect(() => parseConfig({ VERTEX_FALLBACK_LOCATIONS: 'europe-west4,../evil' })).toThrow(
+      /VERTEX_FALLBACK_LOCATIONS/,
+    );
+  });
+});

@@ -170,7 +170,7 @@ describe('timeouts', () => {
   /** A Vertex that never answers until the request is aborted. */
   function silentVertex() {
     let aborted = 0;
-    const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const silentFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       if (String(input) === GOOGLE_TOKEN_URI) return tokenResponse('ya29.t');
       return new Promise<Response>((_resolve, reject) => {
         init?.signal?.addEventListener('abort', () => {
@@ -179,7 +179,7 @@ describe('timeouts', () => {
         });
       });
     }) as typeof fetch;
-    return { fetch, aborted: () => aborted };
+    return { fetch: silentFetch, aborted: () => aborted };
   }
 
   it('answers 504 upstream_timeout when Vertex sends no headers within UPSTREAM_TIMEOUT_MS', async () => {

@@ -1,0 +1,283 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { EmulatorStats } from '../../emulator/state.ts';
+import {
+  type EmulatorProcess,
+  type RunningProcess,
+  type Runtime,
+  startEmulator,
+  startGateway,
+} from './processes.ts';
+
+// Issue 3 from outside: the emulator's fault injection plays a misbehaving Google, and the
+// official openai client (with its own retries off) shows what a user would see.
+
+const CLIENT_KEY = 'e2e-resilience-key-0123456789';
+const PROJECT = 'emulator-project';
+const PINNED_PATH = `/v1/projects/${PROJECT}/locations/asia-northeast1/endpoints/openapi/chat/completions`;
+const MESSAGES = [{ role: 'user' as const, content: 'Tell me about resilience.' }];
+
+let emulator: EmulatorProcess;
+let serviceAccountKey: Record<string, string>;
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  serviceAccountKey = await emulator.admin('service-accounts', { body: { projectId: PROJECT } });
+});
+afterAll(async () => {
+  await emulator?.stop();
+});
+
+const runtimes: Runtime[] = ['workerd', 'deno'];
+
+describe.each(runtimes)('resilience on %s', (runtime) => {
+  let gateway: RunningProcess;
+  const openai = () =>
+    new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  const fault = (body: Record<string, unknown>) => emulator.admin('faults', { body });
+  const chatRequests = async () => (await emulator.requests()).filter((r) => r.path !== '');
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${gateway.url}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${CLIENT_KEY}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  /** Polls the emulator until `done` holds, for up to three seconds. */
+  async function waitForStats(done: (s: EmulatorStats) => boolean): Promise<EmulatorStats> {
+    let current = await emulator.stats();
+    for (let i = 0; i < 30 && !done(current); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      current = await emulator.stats();
+    }
+    return current;
+  }
+
+  /** Streams a completion, returning the text received and the error that ended it, if any. */
+  async function streamUntilError(emulatorDirectives: Record<string, unknown>) {
+    // An unknown field, forwarded untouched, steers the emulator.
+    const params = { model: 'gemini-2.5-flash', messages: MESSAGES, stream: true as const };
+    const stream = await openai().chat.completions.create({
+      ...params,
+      ...{ emulator: emulatorDirectives },
+    });
+    let text = '';
+    try {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    } catch (error) {
+      return { text, error };
+    }
+    return { text, error: null };
+  }
+
+  beforeAll(async () => {
+    gateway = await startGateway(runtime, {
+      GOOGLE_SERVICE_ACCOUNT_KEY: Buffer.from(JSON.stringify(serviceAccountKey)).toString('base64'),
+      GATEWAY_API_KEYS: CLIENT_KEY,
+      VERTEX_BASE_URL: emulator.url,
+      VERTEX_FALLBACK_LOCATIONS: 'europe-west4',
+      UPSTREAM_MAX_RETRIES: '1',
+      UPSTREAM_TIMEOUT_MS: '1500',
+      STREAM_IDLE_TIMEOUT_MS: '1500',
+      MAX_REQUEST_BYTES: '65536',
+    });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+  beforeEach(async () => {
+    await emulator.admin('reset', { body: {} });
+  });
+
+  it('retries a 503 and answers from the retry', async () => {
+    await fault({ target: 'chat', status: 503, times: 1 });
+    const completion = await openai().chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: MESSAGES,
+    });
+    expect(completion.choices[0]?.message.content).toBeTruthy();
+    expect((await chatRequests()).map((r) => r.status)).toEqual([503, 200]);
+  });
+
+  it('gives up after UPSTREAM_MAX_RETRIES with a 429 rate_limit_error, honouring Retry-After', async () => {
+    await fault({ target: 'chat', status: 429, retryAfter: 1, times: 2 });
+    const started = Date.now();
+    const response = await post(PINNED_PATH, { model: 'gemini-2.5-flash', messages: MESSAGES });
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('1');
+    const body = (await response.json()) as { error: Record<string, unknown> };
+    expect(body.error).toMatchObject({ type: 'rate_limit_error', code: 'resource_exhausted' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(await chatRequests()).toHaveLength(2);
+  });
+
+  it('raises RateLimitError in the openai SDK once retries are spent', async () => {
+    await fault({ target: 'chat', status: 429, times: 4 });
+    const error = await openai()
+      .chat.completions.create({ model: 'gemini-2.5-flash', messages: MESSAGES })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    // Two attempts in the default location, two in the fallback.
+    expect((await chatRequests()).map((r) => r.params.location)).toEqual([
+      'us-central1',
+      'us-central1',
+      'europe-west4',
+      'europe-west4',
+    ]);
+  });
+
+  it('fails over to the next location on the default route and says which one served', async () => {
+    await fault({ target: 'chat', status: 503, times: 2 });
+    const { data, response } = await openai()
+      .chat.completions.create({ model: 'gemini-2.5-flash', messages: MESSAGES })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBeTruthy();
+    expect(response.headers.get('x-vertex-location')).toBe('europe-west4');
+    expect((await chatRequests()).map((r) => r.params.location)).toEqual([
+      'us-central1',
+      'us-central1',
+      'europe-west4',
+    ]);
+  });
+
+  it('never fails over a path that names its location', async () => {
+    await fault({ target: 'chat', status: 503, times: 3 });
+    const response = await post(PINNED_PATH, { model: 'gemini-2.5-flash', messages: MESSAGES });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('x-vertex-location')).toBe('asia-northeast1');
+    expect((await chatRequests()).map((r) => r.params.location)).toEqual([
+      'asia-northeast1',
+      'asia-northeast1',
+    ]);
+  });
+
+  it('answers 504 when Vertex sends no headers within UPSTREAM_TIMEOUT_MS', async () => {
+    const response = await post('/v1/chat/completions', {
+      model: 'gemini-2.5-flash',
+      messages: MESSAGES,
+      emulator: { headersDelayMs: 4000 },
+    });
+    expect(response.status).toBe(504);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'upstream_timeout',
+    );
+  });
+
+  it('ends a stream that goes silent past STREAM_IDLE_TIMEOUT_MS with an error the SDK raises', async () => {
+    const { text, error } = await streamUntilError({ chunks: 4, chunkDelayMs: 4000 });
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('stream_idle_timeout');
+    expect(text).not.toBe('');
+    // The silent upstream was hung up on, not left running.
+    const stats = await waitForStats((s) => s.openStreams === 0);
+    expect(stats.openStreams).toBe(0);
+    expect(stats.completedStreams).toBe(0);
+  });
+
+  it('turns a stream that breaks off into an error the SDK raises, never a silent end', async () => {
+    const { text, error } = await streamUntilError({
+      chunks: 6,
+      chunkDelayMs: 100,
+      abortAfterChunks: 3,
+    });
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe(
+      'upstream_stream_interrupted',
+    );
+    expect(text).not.toBe('');
+  });
+
+  it("passes Google's in-stream error event on in OpenAI shape", async () => {
+    const { error } = await streamUntilError({ chunks: 6, errorEventAfterChunks: 2 });
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const apiError = error as InstanceType<typeof OpenAI.APIError>;
+    expect(apiError.code).toBe('internal');
+    expect(apiError.message).toContain('Internal error encountered.');
+  });
+
+  it('refuses a body over MAX_REQUEST_BYTES with 413, declared or chunked, forwarding nothing', async () => {
+    const big = JSON.stringify({
+      model: 'gemini-2.5-flash',
+      messages: [{ role: 'user', content: 'x'.repeat(70_000) }],
+    });
+    const declared = await post('/v1/chat/completions', big);
+    expect(declared.status).toBe(413);
+    expect(((await declared.json()) as { error: { code: string } }).error.code).toBe(
+      'request_too_large',
+    );
+    const bytes = new TextEncoder().encode(big);
+    const chunked = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.slice(i, i + 8192));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await chatRequests()).toHaveLength(0);
+    // Still serving afterwards.
+    expect((await post('/v1/chat/completions', { model: 'm', messages: MESSAGES })).status).toBe(
+      200,
+    );
+  });
+
+  it("reports a refused token exchange as 502 with Google's reason, then recovers", async () => {
+    await emulator.admin('expire-tokens', { body: {} });
+    await fault({
+      target: 'token',
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' },
+    });
+    const response = await post('/v1/chat/completions', { model: 'm', messages: MESSAGES });
+    expect(response.status).toBe(502);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('token_exchange_failed');
+    expect(error.message).toContain('token');
+    expect(error.message).toContain('Invalid JWT Signature.');
+    expect(error.message).not.toContain('PRIVATE KEY');
+    // invalid_grant is permanent: tried once, not retried.
+    expect((await emulator.stats()).tokenExchangeFailures).toBe(1);
+    // The endpoint is back: the next request gets a token and an answer.
+    expect((await post('/v1/chat/completions', { model: 'm', messages: MESSAGES })).status).toBe(
+      200,
+    );
+    expect((await emulator.stats()).tokenExchanges).toBe(1);
+  });
+
+  it('retries a token endpoint that is temporarily unavailable', async () => {
+    await emulator.admin('expire-tokens', { body: {} });
+    await fault({ target: 'token', status: 503, times: 2 });
+    const response = await post('/v1/chat/completions', { model: 'm', messages: MESSAGES });
+    expect(response.status).toBe(200);
+    const stats = await emulator.stats();
+    expect(stats.tokenExchangeFailures).toBe(2);
+    expect(stats.tokenExchanges).toBe(1);
+  });
+
+  it('answers 503 when the token endpoint stays unavailable', async () => {
+    await emulator.admin('expire-tokens', { body: {} });
+    await fault({ target: 'token', status: 503, times: 3 });
+    const response = await post('/v1/chat/completions', { model: 'm', messages: MESSAGES });
+    expect(response.status).toBe(503);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('token_exchange_failed');
+    expect(error.message).toContain('access token');
+  });
+
+  it('is still healthy after all of it', async () => {
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+    const completion = await openai().chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: MESSAGES,
+    });
+    expect(completion.choices[0]?.message.content).toBeTruthy();
+  });
+});

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importPKCS8, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deterministicText } from './completion.ts';
+import { defaultAnswer, deterministicText } from './completion.ts';
 import { UNAUTHENTICATED_MESSAGE } from './google-errors.ts';
 import { type Emulator, startEmulator } from './server.ts';
 import { generateServiceAccountKey, type ServiceAccountKey } from './service-account.ts';
@@ -277,7 +277,7 @@ describe('chat authentication', () => {
 });
 
 describe('chat completions', () => {
-  it('returns an OpenAI completion with a Google id, echoing the user text and images', async () => {
+  it('returns an OpenAI completion with a Google id, quoting the user text and naming images', async () => {
     const token = emulator.issueAccessToken();
     const response = await chat(
       {
@@ -309,8 +309,11 @@ describe('chat completions', () => {
     const content: string = body.choices[0].message.content;
     expect(content).toContain('Describe these pictures.');
     expect(content).not.toContain('earlier question');
-    expect(content).toContain('I received an image: gs://bucket/cat.png');
-    expect(content).toContain('I received an image: https://example.com/dog.jpg');
+    expect(content).toContain('(gs://bucket/cat.png)');
+    expect(content).toContain('(https://example.com/dog.jpg)');
+    expect(content).toMatch(
+      /local Vertex emulator, standing in for google\/gemini-2\.5-flash\.\)$/,
+    );
     expect(body.choices[0].message.extra_content).toBeUndefined();
     expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
     expect(body.usage.completion_tokens).toBeGreaterThan(0);
@@ -427,6 +430,18 @@ describe('streaming', () => {
     expect(chunks.at(-1).choices).toEqual([]);
     expect(chunks.at(-1).usage.total_tokens).toBeGreaterThan(0);
     expect(emulator.stats.completedStreams).toBe(1);
+  });
+
+  it('streams the default answer in several chunks that end at word boundaries', async () => {
+    const token = emulator.issueAccessToken();
+    const body = hello({ stream: true });
+    const events = sseData(await (await chat(body, token)).text());
+    const pieces = events
+      .filter((event) => event !== '[DONE]')
+      .map((event) => JSON.parse(event).choices[0]?.delta.content as string);
+    expect(pieces.length).toBeGreaterThanOrEqual(6);
+    expect(pieces.join('')).toBe(defaultAnswer(body));
+    for (const piece of pieces.slice(0, -1)) expect(piece).toMatch(/\s$/);
   });
 
   it('omits the usage chunk unless include_usage is set, and can omit [DONE]', async () => {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectedAnswer, runExample, sseContent } from './clients.ts';
 import { freePort, launch, ROOT, type RunningProcess, stopProcess } from './processes.ts';
 
 // `npm start` exactly as the README tells a newcomer to run it, with no cloud account.
@@ -42,7 +43,8 @@ describe.skipIf(hasRealKey)('npm start without a Google key', () => {
       model: 'gemini-2.5-flash',
       messages: [{ role: 'user', content: 'Why is the sky blue?' }],
     });
-    expect(answer.choices[0]?.message.content).toContain('Why is the sky blue?');
+    // A model-like answer from the emulator, not an echo of the question.
+    expect(answer.choices[0]?.message.content).toBe(expectedAnswer('Why is the sky blue?'));
 
     const stream = await openai.chat.completions.create({
       model: 'gemini-2.5-flash',
@@ -52,6 +54,20 @@ describe.skipIf(hasRealKey)('npm start without a Google key', () => {
     let chunks = 0;
     for await (const chunk of stream) if (chunk.choices[0]?.delta.content) chunks++;
     expect(chunks).toBeGreaterThan(1);
+  });
+
+  // The README's examples default to the demo's key; only the port differs here.
+  it("answers the README's openai and curl examples with their default key", async () => {
+    const openai = await runExample('openai-node.mjs', { GATEWAY_URL: demo.url });
+    expect(openai.code, openai.stderr).toBe(0);
+    expect(openai.stdout).toContain(expectedAnswer('Why is the sky blue?'));
+    expect(openai.stdout).toContain(expectedAnswer('Write a haiku about the sea.'));
+
+    const curl = await runExample('curl-stream.sh', { GATEWAY_URL: demo.url });
+    expect(curl.code, curl.stderr).toBe(0);
+    const pieces = sseContent(curl.stdout);
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.join('')).toBe(expectedAnswer('Why is the sky blue?'));
   });
 
   it('refuses any other key', async () => {

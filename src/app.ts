@@ -1,10 +1,12 @@
 import { Hono } from 'hono';
 import { createClientAuthenticator } from './auth/client-auth.ts';
+import { createChatCompletions } from './chat-completions.ts';
 import type { Config } from './config.ts';
+import { cors } from './cors.ts';
 import { GatewayError, invalidRequest, notFound } from './errors.ts';
 import { createServiceAccountTokenSource } from './google/access-token.ts';
-import { parseChatRequest } from './openai/chat-request.ts';
-import { readBodyText } from './request-body.ts';
+import { modelList } from './openai/models.ts';
+import { type RequestLog, requestIdFrom, roundMs, writeRequestLog } from './request-log.ts';
 import {
   ENDPOINT_PATTERN,
   isApiVersion,
@@ -12,13 +14,9 @@ import {
   PROJECT_PATTERN,
 } from './vertex/path-params.ts';
 import { sleep } from './vertex/retry-policy.ts';
-import { guardEventStream } from './vertex/stream-guard.ts';
-import {
-  callVertex,
-  type GoogleCredential,
-  type UpstreamEnvironment,
-} from './vertex/upstream-call.ts';
 import type { VertexTarget } from './vertex/upstream-url.ts';
+
+export { LOCATION_HEADER } from './chat-completions.ts';
 
 export interface GatewayDependencies {
   /** Outbound fetch for the token exchange and Vertex; tests inject their own. */
@@ -30,20 +28,22 @@ export interface GatewayDependencies {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-const NEVER_ABORTED = new AbortController().signal;
+/** The Hono app createGateway returns: its context carries the request's log record. */
+export type GatewayApp = Hono<{ Variables: { log: RequestLog } }>;
 
-/** Names the Vertex location that answered, so failover is visible to the caller. */
-export const LOCATION_HEADER = 'x-vertex-location';
+const NEVER_ABORTED = new AbortController().signal;
 
 const OPENAI_ROUTE = '/v1/chat/completions';
 const VERTEX_ROUTE =
   '/:version/projects/:project/locations/:location/endpoints/:endpoint/chat/completions';
+const MODELS_ROUTE = '/v1/models';
 
 /**
  * Builds the gateway from a parsed Config. Build it once per isolate: the token cache and the
- * imported signing key live inside.
+ * imported signing key live inside. The result is a plain Hono app, so it can be mounted in
+ * another Hono or Workers app (`app.route('/ai', createGateway(config))`).
  */
-export function createGateway(config: Config, deps: GatewayDependencies = {}): Hono {
+export function createGateway(config: Config, deps: GatewayDependencies = {}): GatewayApp {
   const doFetch: typeof fetch = deps.fetch ?? ((input, init) => fetch(input, init));
   const authenticate = createClientAuthenticator(config);
   const wait = deps.sleep ?? sleep;
@@ -55,58 +55,15 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
         sleep: (ms) => wait(ms, NEVER_ABORTED),
       })
     : null;
-
-  const upstream: UpstreamEnvironment = {
+  const chatCompletions = createChatCompletions(config, authenticate, tokenSource, {
     fetch: doFetch,
     now: deps.now ?? Date.now,
     random: deps.random ?? Math.random,
     sleep: wait,
     limits: config.upstream,
     upstreamOrigin: config.upstreamOrigin,
-  };
-
-  /** Auth first, then the target, then the body: each step refuses before the next costs. */
-  async function chatCompletions(
-    request: Request,
-    resolveTargets: () => VertexTarget[],
-  ): Promise<Response> {
-    const client = await authenticate(request.headers.get('authorization') ?? undefined);
-    const targets = resolveTargets();
-    const chat = parseChatRequest(await readBodyText(request, config.maxRequestBytes));
-    const credential: GoogleCredential =
-      client.kind === 'passthrough'
-        ? client
-        : { kind: 'service-account', tokens: serviceAccountTokens() };
-    const result = await callVertex(
-      { targets, body: chat.body, stream: chat.stream, signal: request.signal, credential },
-      upstream,
-    );
-    if (!result.ok) {
-      result.error.headers[LOCATION_HEADER] = result.location;
-      throw result.error;
-    }
-    const headers = new Headers({ [LOCATION_HEADER]: result.location });
-    if (!chat.stream) {
-      headers.set(
-        'content-type',
-        result.response.headers.get('content-type') ?? 'application/json',
-      );
-      return new Response(result.response.body, { status: result.response.status, headers });
-    }
-    headers.set('content-type', 'text/event-stream; charset=utf-8');
-    headers.set('cache-control', 'no-cache');
-    const body = result.response.body
-      ? guardEventStream(result.response.body, {
-          idleTimeoutMs: config.upstream.streamIdleTimeoutMs,
-        })
-      : null;
-    return new Response(body, { status: result.response.status, headers });
-  }
-
-  function serviceAccountTokens() {
-    if (!tokenSource) throw new Error('unreachable: gateway keys require a service account');
-    return tokenSource;
-  }
+  });
+  const models = { object: 'list', data: modelList(config.models, config.modelAliases) };
 
   function defaultTargets(): VertexTarget[] {
     if (!config.defaultProject) {
@@ -125,28 +82,92 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
       .map((location) => ({ version: 'v1', project, location, endpoint: 'openapi' }));
   }
 
-  const app = new Hono();
+  const app: GatewayApp = new Hono();
+
+  // One log line, a request id and server timing for every request, errors included.
+  app.use(async function observe(c, next) {
+    const startedAt = performance.now();
+    const requestId = requestIdFrom(c.req.header('x-request-id'));
+    const log: RequestLog = {
+      record: { request_id: requestId, method: c.req.method, route: null },
+      startedAt,
+      deferred: false,
+    };
+    c.set('log', log);
+    await next();
+    const { record } = log;
+    const elapsed = roundMs(performance.now() - startedAt);
+    record.status = c.res.status;
+    record.ttfb_ms = elapsed;
+    c.res.headers.set('x-request-id', requestId);
+    const upstreamMs = record.upstream_ms;
+    c.res.headers.set(
+      'server-timing',
+      upstreamMs === undefined
+        ? `gateway;dur=${elapsed}`
+        : `gateway;dur=${roundMs(Math.max(0, elapsed - upstreamMs))}, upstream;dur=${upstreamMs}`,
+    );
+    if (!log.deferred) {
+      record.total_ms = elapsed;
+      writeRequestLog(record);
+    }
+  });
+  if (config.corsOrigins === '*' || config.corsOrigins.size > 0) {
+    app.use(cors(config.corsOrigins));
+  }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.post(OPENAI_ROUTE, (c) => chatCompletions(c.req.raw, defaultTargets));
+  app.get(MODELS_ROUTE, async (c) => {
+    c.get('log').record.route = MODELS_ROUTE;
+    await authenticate(c.req.header('authorization'));
+    return c.json(models);
+  });
+  app.get(`${MODELS_ROUTE}/:model{.+}`, async (c) => {
+    c.get('log').record.route = `${MODELS_ROUTE}/:model`;
+    await authenticate(c.req.header('authorization'));
+    const id = c.req.param('model');
+    const model = models.data.find((entry) => entry.id === id);
+    if (!model) {
+      throw new GatewayError(
+        404,
+        'not_found_error',
+        'model_not_found',
+        `The model '${id.slice(0, 200)}' is not served by this gateway. GET ${MODELS_ROUTE} lists the models it serves.`,
+        { param: 'model' },
+      );
+    }
+    return c.json(model);
+  });
+
+  app.post(OPENAI_ROUTE, (c) => {
+    const log = c.get('log');
+    log.record.route = OPENAI_ROUTE;
+    return chatCompletions({ request: c.req.raw, resolveTargets: defaultTargets, log });
+  });
 
   app.post(VERTEX_ROUTE, (c) => {
     const version = c.req.param('version');
     if (!isApiVersion(version)) throw routeNotFound(c.req.raw);
-    return chatCompletions(c.req.raw, () => {
-      const project = checkedParam('project', c.req.param('project'), PROJECT_PATTERN);
-      // Only a project the caller names is subject to the allow-list; the default one is the
-      // operator's own choice.
-      assertProjectAllowed(config, project);
-      return [
-        {
-          version,
-          project,
-          location: checkedParam('location', c.req.param('location'), LOCATION_PATTERN),
-          endpoint: checkedParam('endpoint', c.req.param('endpoint'), ENDPOINT_PATTERN),
-        },
-      ];
+    const log = c.get('log');
+    log.record.route = VERTEX_ROUTE;
+    return chatCompletions({
+      request: c.req.raw,
+      log,
+      resolveTargets: () => {
+        const project = checkedParam('project', c.req.param('project'), PROJECT_PATTERN);
+        // Only a project the caller names is subject to the allow-list; the default one is the
+        // operator's own choice.
+        assertProjectAllowed(config, project);
+        return [
+          {
+            version,
+            project,
+            location: checkedParam('location', c.req.param('location'), LOCATION_PATTERN),
+            endpoint: checkedParam('endpoint', c.req.param('endpoint'), ENDPOINT_PATTERN),
+          },
+        ];
+      },
     });
   });
 
@@ -158,13 +179,20 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): H
       throw methodNotAllowed(c.req.method, 'POST');
     });
   }
-  app.all('/healthz', (c) => {
-    throw methodNotAllowed(c.req.method, 'GET, HEAD');
-  });
+  for (const path of ['/healthz', MODELS_ROUTE, `${MODELS_ROUTE}/:model{.+}`]) {
+    app.all(path, (c) => {
+      throw methodNotAllowed(c.req.method, 'GET, HEAD');
+    });
+  }
 
   app.notFound((c) => routeNotFound(c.req.raw).toResponse());
-  app.onError((error) => {
-    if (error instanceof GatewayError) return error.toResponse();
+  app.onError((error, c) => {
+    const { record } = c.get('log');
+    if (error instanceof GatewayError) {
+      record.error_code = error.code;
+      return error.toResponse();
+    }
+    record.error_code = 'internal_error';
     // Unexpected: log the message only (never request data), answer without internals.
     console.error(
       JSON.stringify({ level: 'error', message: 'unhandled gateway error', error: String(error) }),

@@ -20,6 +20,12 @@ export interface Config {
   upstream: UpstreamLimits;
   /** Request bodies larger than this are refused with 413 before being read whole. */
   maxRequestBytes: number;
+  /** What `GET /v1/models` lists. */
+  models: readonly string[];
+  /** Model names clients may send, and the Vertex model each stands for. */
+  modelAliases: ReadonlyMap<string, string>;
+  /** Browser origins allowed to call the gateway; `'*'` allows any. */
+  corsOrigins: '*' | ReadonlySet<string>;
 }
 
 export interface UpstreamLimits {
@@ -45,6 +51,16 @@ export const DEFAULT_UPSTREAM_LIMITS: UpstreamLimits = {
 
 // Vertex refuses requests over 20 MB of inline data; a larger body could never succeed.
 export const DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024;
+
+/** Google's generally available Gemini models, by the names Vertex's OpenAI endpoint takes. */
+export const DEFAULT_MODELS = [
+  'google/gemini-2.5-pro',
+  'google/gemini-2.5-flash',
+  'google/gemini-2.5-flash-lite',
+];
+
+const MODEL_NAME = /^[A-Za-z0-9][\w.:@/-]{0,199}$/;
+const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
 /** A setting that cannot be used. Names the variable, never its value: values may be secrets. */
 export class ConfigError extends Error {
@@ -111,6 +127,37 @@ const integerVariable = (min: number, max: number) =>
     ),
   );
 
+const aliasMap = z.pipe(
+  optionalText,
+  z.transform((v, ctx) => {
+    const aliases = new Map<string, string>();
+    if (v === undefined) return aliases;
+    let json: unknown;
+    try {
+      json = JSON.parse(v);
+    } catch {
+      json = null;
+    }
+    const valid =
+      typeof json === 'object' &&
+      json !== null &&
+      !Array.isArray(json) &&
+      Object.entries(json).every(
+        ([from, to]) => MODEL_NAME.test(from) && typeof to === 'string' && MODEL_NAME.test(to),
+      );
+    if (!valid) {
+      ctx.issues.push({
+        code: 'custom',
+        message: 'must be a JSON object mapping model names to model names',
+        input: null,
+      });
+      return aliases;
+    }
+    for (const [from, to] of Object.entries(json as Record<string, string>)) aliases.set(from, to);
+    return aliases;
+  }),
+);
+
 const matching = (pattern: RegExp, error: string) =>
   optionalText.check(z.refine((v) => v === undefined || pattern.test(v), { error }));
 
@@ -138,6 +185,17 @@ const EnvSchema = z.object({
   UPSTREAM_TIMEOUT_MS: integerVariable(1, 3_600_000),
   STREAM_IDLE_TIMEOUT_MS: integerVariable(1, 3_600_000),
   MAX_REQUEST_BYTES: integerVariable(1, 1024 * 1024 * 1024),
+  MODELS: commaList.check(
+    z.refine((list) => list.every((m) => MODEL_NAME.test(m)), {
+      error: 'must be a comma-separated list of model names such as google/gemini-2.5-flash',
+    }),
+  ),
+  MODEL_ALIASES: aliasMap,
+  CORS_ORIGINS: commaList.check(
+    z.refine((list) => list.every((o) => o === '*' || ORIGIN.test(o)), {
+      error: 'must be "*" or a comma-separated list of origins such as https://app.example.com',
+    }),
+  ),
   VERTEX_BASE_URL: optionalText.check(
     z.refine((v) => v === undefined || (URL.canParse(v) && isBareOrigin(new URL(v))), {
       error: 'must be an origin such as https://host:port (http only on loopback), with no path',
@@ -210,6 +268,11 @@ export function parseConfig(env: Record<string, unknown>): Config {
       ),
     },
     maxRequestBytes: integerOr(vars.MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES),
+    models: vars.MODELS.length > 0 ? vars.MODELS : DEFAULT_MODELS,
+    modelAliases: vars.MODEL_ALIASES,
+    corsOrigins: vars.CORS_ORIGINS.includes('*')
+      ? '*'
+      : new Set(vars.CORS_ORIGINS.map((origin) => origin.toLowerCase())),
   };
 }
 

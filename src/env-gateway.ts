@@ -1,5 +1,4 @@
-import type { Hono } from 'hono';
-import { createGateway, type GatewayDependencies } from './app.ts';
+import { createGateway, type GatewayApp, type GatewayDependencies } from './app.ts';
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 
@@ -30,7 +29,7 @@ export function createEnvGateway(
 }
 
 function buildHandler(env: Record<string, unknown>, deps: GatewayDependencies): FetchHandler {
-  let app: Hono;
+  let app: GatewayApp;
   try {
     app = createGateway(parseConfig(env), deps);
   } catch (error) {

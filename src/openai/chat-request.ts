@@ -16,14 +16,22 @@ const ChatRequestSchema = z.looseObject({
   stream: z.optional(z.boolean()),
 });
 
+const NO_ALIASES: ReadonlyMap<string, string> = new Map();
+
 export interface ChatRequest {
+  /** The model as the client named it. */
+  requestedModel: string;
+  /** The model sent to Vertex, after aliases and the `google/` prefix. */
   model: string;
   stream: boolean;
   /** The body to send upstream: the client's bytes, with at most the model rewritten. */
   body: string;
 }
 
-export function parseChatRequest(text: string): ChatRequest {
+export function parseChatRequest(
+  text: string,
+  aliases: ReadonlyMap<string, string> = NO_ALIASES,
+): ChatRequest {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -40,9 +48,11 @@ export function parseChatRequest(text: string): ChatRequest {
   if (!parsed.success) throw describeIssue(json, parsed.error.issues[0]);
 
   const { model, stream } = parsed.data;
+  const target = aliases.get(model) ?? model;
   // Vertex names Gemini models by publisher; OpenAI-style clients send the bare name.
-  const upstreamModel = model.startsWith('gemini-') ? `google/${model}` : model;
+  const upstreamModel = target.startsWith('gemini-') ? `google/${target}` : target;
   return {
+    requestedModel: model,
     model: upstreamModel,
     stream: stream === true,
     body: upstreamModel === model ? text : replaceTopLevelString(text, 'model', upstreamModel),

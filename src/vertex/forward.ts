@@ -15,7 +15,8 @@ export interface ForwardRequest {
 
 /** One attempt's result: a successful upstream response, or an error and whether to retry it. */
 export type AttemptOutcome =
-  | { ok: true; response: Response }
+  /** `text` is the whole body of a non-streamed answer; a stream's body is left unread. */
+  | { ok: true; response: Response; text: string | null }
   | {
       ok: false;
       error: GatewayError;
@@ -45,6 +46,7 @@ export async function forwardToVertex(
   }, request.timeoutMs);
 
   let upstream: Response;
+  let text: string | null = null;
   try {
     upstream = await doFetch(request.url, {
       method: 'POST',
@@ -58,6 +60,10 @@ export async function forwardToVertex(
       // A redirect would carry the Google bearer to wherever it points.
       redirect: 'manual',
     });
+    // Vertex sends a non-streamed answer only once it is complete, so reading it whole here
+    // costs no latency, proves it arrived intact (a broken one can still be retried), and keeps
+    // it under the same deadline as the headers.
+    if (upstream.ok && !request.stream) text = await upstream.text();
   } catch (error) {
     request.signal.removeEventListener('abort', onClientGone);
     if (timedOut) {
@@ -79,13 +85,18 @@ export async function forwardToVertex(
       );
     }
     return failure(
-      new GatewayError(502, 'api_error', 'upstream_unreachable', 'Vertex AI could not be reached.'),
+      new GatewayError(
+        502,
+        'api_error',
+        'upstream_unreachable',
+        'Vertex AI could not be reached, or its answer broke off.',
+      ),
       !request.signal.aborted,
     );
   } finally {
     clearTimeout(timer);
   }
-  if (upstream.ok) return { ok: true, response: upstream };
+  if (upstream.ok) return { ok: true, response: upstream, text };
 
   request.signal.removeEventListener('abort', onClientGone);
   if (upstream.status >= 400 && upstream.status <= 599) {

@@ -36,7 +36,7 @@ interface CallReport {
 }
 
 export type UpstreamResult =
-  | (CallReport & { ok: true; response: Response })
+  | (CallReport & { ok: true; response: Response; text: string | null })
   | (CallReport & { ok: false; error: GatewayError; upstreamStatus: number | null });
 
 /**
@@ -80,7 +80,7 @@ export async function callVertex(
         env.fetch,
       );
       if (outcome.ok) {
-        return { ok: true, response: outcome.response, location: target.location, attempts };
+        return { ...outcome, location: target.location, attempts };
       }
       last = {
         ok: false,

@@ -40,10 +40,10 @@ describe('routes', () => {
 
   it('answers an unknown route with a 404 in the OpenAI shape', async () => {
     const h = harness();
-    const response = await h.app.request('/v1/models');
+    const response = await h.app.request('/v1/embeddings');
     const error = await expectOpenAIError(response, 404, 'not_found_error', 'not_found');
     expect(error.param).toBeNull();
-    expect(error.message).toContain('/v1/models');
+    expect(error.message).toContain('/v1/embeddings');
   });
 
   it.each(['GET', 'PUT', 'DELETE'])(
@@ -293,7 +293,7 @@ describe('upstream request', () => {
     const response = await app.request('/v1/chat/completions', {
       method: 'POST',
       headers: { authorization: `Bearer ${GATEWAY_KEY}` },
-      body: CHAT_BODY.replace('}', ',"stream":true}'),
+      body: CHAT_BODY.replace(/}$/, ',"stream":true}'),
       signal: client.signal,
     });
     expect(response.status).toBe(200);

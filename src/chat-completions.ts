@@ -1,0 +1,96 @@
+import type { ClientAuthenticator } from './auth/client-auth.ts';
+import type { Config } from './config.ts';
+import type { AccessTokenSource } from './google/access-token.ts';
+import { parseChatRequest } from './openai/chat-request.ts';
+import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
+import { readBodyText } from './request-body.ts';
+import { type RequestLog, roundMs, writeRequestLog } from './request-log.ts';
+import { guardEventStream } from './vertex/stream-guard.ts';
+import {
+  callVertex,
+  type GoogleCredential,
+  type UpstreamEnvironment,
+} from './vertex/upstream-call.ts';
+import type { VertexTarget } from './vertex/upstream-url.ts';
+
+/** Names the Vertex location that answered, so failover is visible to the caller. */
+export const LOCATION_HEADER = 'x-vertex-location';
+
+export interface ChatContext {
+  request: Request;
+  /** Resolves the location-ordered targets; throws for a path the gateway will not serve. */
+  resolveTargets: () => VertexTarget[];
+  log: RequestLog;
+}
+
+/**
+ * The chat completions handler, shared by both routes. Auth first, then the target, then the
+ * body: each step refuses before the next costs anything. The log record is filled as facts
+ * become known; a stream's line is written when the stream ends.
+ */
+export function createChatCompletions(
+  config: Config,
+  authenticate: ClientAuthenticator,
+  tokens: AccessTokenSource | null,
+  upstream: UpstreamEnvironment,
+) {
+  return async function chatCompletions(context: ChatContext): Promise<Response> {
+    const { request } = context;
+    const { record } = context.log;
+    const client = await authenticate(request.headers.get('authorization') ?? undefined);
+    const targets = context.resolveTargets();
+    const chat = parseChatRequest(
+      await readBodyText(request, config.maxRequestBytes),
+      config.modelAliases,
+    );
+    record.model = chat.requestedModel;
+    record.upstream_model = chat.model;
+    record.stream = chat.stream;
+
+    let credential: GoogleCredential;
+    if (client.kind === 'passthrough') credential = client;
+    else if (tokens) credential = { kind: 'service-account', tokens };
+    else throw new Error('unreachable: gateway keys require a service account');
+
+    const upstreamStarted = performance.now();
+    const result = await callVertex(
+      { targets, body: chat.body, stream: chat.stream, signal: request.signal, credential },
+      upstream,
+    );
+    record.upstream_ms = roundMs(performance.now() - upstreamStarted);
+    record.attempts = result.attempts;
+    record.location = result.location;
+    if (!result.ok) {
+      record.upstream_status = result.upstreamStatus;
+      result.error.headers[LOCATION_HEADER] = result.location;
+      throw result.error;
+    }
+    const upstreamResponse = result.response;
+    record.upstream_status = upstreamResponse.status;
+    const headers = new Headers({ [LOCATION_HEADER]: result.location });
+
+    if (result.text !== null) {
+      record.usage = usageOfCompletion(result.text);
+      headers.set(
+        'content-type',
+        upstreamResponse.headers.get('content-type') ?? 'application/json',
+      );
+      return new Response(result.text, { status: upstreamResponse.status, headers });
+    }
+
+    headers.set('content-type', 'text/event-stream; charset=utf-8');
+    headers.set('cache-control', 'no-cache');
+    if (!upstreamResponse.body) return new Response(null, { status: 200, headers });
+    context.log.deferred = true;
+    const body = guardEventStream(upstreamResponse.body, {
+      idleTimeoutMs: config.upstream.streamIdleTimeoutMs,
+      onEnd(summary) {
+        record.total_ms = roundMs(performance.now() - context.log.startedAt);
+        record.stream_outcome = summary.outcome;
+        record.usage = tokenUsage(summary.usage);
+        writeRequestLog(record);
+      },
+    });
+    return new Response(body, { status: upstreamResponse.status, headers });
+  };
+}

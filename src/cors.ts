@@ -1,0 +1,49 @@
+import type { MiddlewareHandler } from 'hono';
+import { GatewayError } from './errors.ts';
+
+const EXPOSED_HEADERS = 'x-request-id, x-vertex-location, server-timing, retry-after';
+const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, x-request-id';
+// The OpenAI SDKs send several x-stainless-* headers; a preflight's list is echoed when it is
+// a plain list of header names, since the bearer, not the header set, is what guards the API.
+const HEADER_LIST = /^[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+)*$/;
+
+/**
+ * CORS for the origins the operator allows (Fetch standard §3.2). A preflight from any other
+ * origin gets 403, and their other requests get no CORS headers, so browsers withhold the answer.
+ */
+export function cors(allowed: '*' | ReadonlySet<string>): MiddlewareHandler {
+  return async function corsHeaders(c, next) {
+    const origin = c.req.header('origin');
+    if (origin === undefined) return next();
+    const permitted = allowed === '*' || allowed.has(origin.toLowerCase());
+    const allowOrigin = allowed === '*' ? '*' : origin;
+
+    if (c.req.method === 'OPTIONS' && c.req.header('access-control-request-method')) {
+      if (!permitted) {
+        throw new GatewayError(
+          403,
+          'permission_error',
+          'cors_origin_not_allowed',
+          'This origin may not call the gateway from a browser. Its operator can allow it with CORS_ORIGINS.',
+        );
+      }
+      const requested = c.req.header('access-control-request-headers');
+      return new Response(null, {
+        status: 204,
+        headers: {
+          'access-control-allow-origin': allowOrigin,
+          'access-control-allow-methods': 'GET, POST, OPTIONS',
+          'access-control-allow-headers':
+            requested && HEADER_LIST.test(requested) ? requested : DEFAULT_ALLOWED_HEADERS,
+          'access-control-max-age': '86400',
+          vary: 'Origin, Access-Control-Request-Headers',
+        },
+      });
+    }
+    await next();
+    if (!permitted) return;
+    c.res.headers.set('access-control-allow-origin', allowOrigin);
+    c.res.headers.set('access-control-expose-headers', EXPOSED_HEADERS);
+    if (allowed !== '*') c.res.headers.append('vary', 'Origin');
+  };
+}

@@ -1,0 +1,47 @@
+import type { TokenUsage } from './openai/usage.ts';
+
+/**
+ * What one request's log line says. Only identifiers, counts and timings: never a key, a token,
+ * a header value or a message body.
+ */
+export interface RequestRecord {
+  request_id: string;
+  method: string;
+  /** The route pattern matched, not the raw path. */
+  route: string | null;
+  model?: string;
+  upstream_model?: string;
+  stream?: boolean;
+  status?: number;
+  upstream_status?: number | null;
+  attempts?: number;
+  location?: string;
+  /** Time until the response (headers) went to the client. */
+  ttfb_ms?: number;
+  /** For streams, until the last byte; otherwise the same as ttfb_ms. */
+  total_ms?: number;
+  upstream_ms?: number;
+  usage?: TokenUsage;
+  error_code?: string;
+  stream_outcome?: string;
+}
+
+/** A request's record in the making; `deferred` when a stream will write it at its end. */
+export interface RequestLog {
+  record: RequestRecord;
+  startedAt: number;
+  deferred: boolean;
+}
+
+export function writeRequestLog(record: RequestRecord): void {
+  console.log(JSON.stringify({ level: 'info', message: 'request', ...record }));
+}
+
+// Callers may correlate with their own id, if it is short and plain enough to log and echo.
+const CALLER_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function requestIdFrom(header: string | undefined): string {
+  return header !== undefined && CALLER_REQUEST_ID.test(header) ? header : crypto.randomUUID();
+}
+
+export const roundMs = (ms: number) => Math.round(ms * 100) / 100;

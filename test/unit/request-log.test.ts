@@ -1,0 +1,205 @@
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { usageOfCompletion } from '../../src/openai/usage.ts';
+import { GATEWAY_KEY, GOOGLE_TOKEN, harness, post } from './gateway-harness.ts';
+import { jsonResponse, pemBody, testKeyPair } from './helpers.ts';
+
+const SECRET_PROMPT = 'my bank password is hunter2-7f3a';
+const BODY = `{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"${SECRET_PROMPT}"}]}`;
+const STREAM_BODY = BODY.replace(/}$/, ',"stream":true}');
+
+let logSpy: MockInstance<typeof console.log>;
+beforeEach(() => {
+  logSpy = vi.spyOn(console, 'log').mockImplementation(() => {});
+});
+afterEach(() => {
+  logSpy.mockRestore();
+});
+
+const logLines = () => logSpy.mock.calls.map((call) => String(call[0]));
+const records = () => logLines().map((line) => JSON.parse(line) as Record<string, unknown>);
+
+function expectNoSecrets() {
+  const all = logLines().join('\n');
+  expect(all).not.toContain(GATEWAY_KEY);
+  expect(all).not.toContain(GOOGLE_TOKEN);
+  expect(all).not.toContain('hunter2');
+  const key = pemBody(testKeyPair().pkcs8Pem);
+  for (let i = 0; i < key.length - 16; i += 61) expect(all).not.toContain(key.slice(i, i + 16));
+}
+
+describe('request log', () => {
+  it('writes one JSON line per request with ids, route, model, status, attempts, timings and usage', async () => {
+    const h = harness({ MODEL_ALIASES: '{"gemini-2.5-flash":"google/gemini-2.5-pro"}' });
+    const response = await post(h, '/v1/chat/completions', BODY);
+    expect(response.status).toBe(200);
+    expect(records()).toHaveLength(1);
+    const record = records()[0] ?? {};
+    expect(record).toMatchObject({
+      level: 'info',
+      message: 'request',
+      method: 'POST',
+      route: '/v1/chat/completions',
+      model: 'gemini-2.5-flash',
+      upstream_model: 'google/gemini-2.5-pro',
+      stream: false,
+      status: 200,
+      upstream_status: 200,
+      attempts: 1,
+      location: 'us-central1',
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    });
+    expect(record.request_id).toBe(response.headers.get('x-request-id'));
+    for (const field of ['ttfb_ms', 'total_ms', 'upstream_ms']) {
+      expect(typeof record[field]).toBe('number');
+    }
+    expectNoSecrets();
+  });
+
+  it('counts retries in attempts and logs the final upstream status', async () => {
+    const h = harness({}, () =>
+      h.vertexCalls().length === 1
+        ? jsonResponse({ error: { code: 503, status: 'UNAVAILABLE' } }, 503)
+        : jsonResponse({ choices: [] }),
+    );
+    await post(h, '/v1/chat/completions', BODY);
+    expect(records()[0]).toMatchObject({ attempts: 2, upstream_status: 200, status: 200 });
+  });
+
+  it('logs refusals with their code and no key', async () => {
+    const h = harness();
+    await post(h, '/v1/chat/completions', BODY, { authorization: 'Bearer sk-not-the-key-9d2e' });
+    expect(records()[0]).toMatchObject({
+      status: 401,
+      error_code: 'invalid_api_key',
+      route: '/v1/chat/completions',
+    });
+    expect(logLines().join('')).not.toContain('sk-not-the-key-9d2e');
+    expectNoSecrets();
+  });
+
+  it('logs a stream when it ends, with the final usage chunk, without holding the stream back', async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const encoder = new TextEncoder();
+    const h = harness(
+      {},
+      () =>
+        new Response(
+          new ReadableStream({
+            async start(controller) {
+              controller.enqueue(
+                encoder.encode(
+                  'data: {"choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}\n\n',
+                ),
+              );
+              await released;
+              controller.enqueue(
+                encoder.encode(
+                  'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}\n\ndata: [DONE]\n\n',
+                ),
+              );
+              controller.close();
+            },
+          }),
+        ),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    const reader = response.body?.getReader();
+    const first = await reader?.read();
+    expect(new TextDecoder().decode(first?.value)).toContain('Hello');
+    // The first chunk reached the client while the upstream is still open: nothing logged yet.
+    expect(records()).toHaveLength(0);
+    release();
+    while (!(await reader?.read())?.done) {}
+    expect(records()).toHaveLength(1);
+    expect(records()[0]).toMatchObject({
+      stream: true,
+      status: 200,
+      stream_outcome: 'complete',
+      usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+    });
+    expectNoSecrets();
+  });
+
+  it('logs a stream the client abandons', async () => {
+    const h = harness(
+      {},
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('data: {"choices":[]}\n\n'));
+            },
+          }),
+        ),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    const reader = response.body?.getReader();
+    await reader?.read();
+    await reader?.cancel();
+    expect(records()[0]).toMatchObject({ stream_outcome: 'client_cancelled' });
+  });
+});
+
+describe('x-request-id and server-timing', () => {
+  it("accepts the caller's request id and echoes it", async () => {
+    const h = harness();
+    const response = await post(h, '/v1/chat/completions', BODY, { 'x-request-id': 'trace-42.a' });
+    expect(response.headers.get('x-request-id')).toBe('trace-42.a');
+    expect(records()[0]?.request_id).toBe('trace-42.a');
+  });
+
+  it.each(['has spaces in it', 'x'.repeat(129), 'quote"d', ''])(
+    'replaces an unusable caller id (%s) with its own',
+    async (id) => {
+      const h = harness();
+      const response = await post(h, '/v1/chat/completions', BODY, { 'x-request-id': id });
+      expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    },
+  );
+
+  it('makes an id for every answer, errors and health checks included', async () => {
+    const h = harness();
+    const ids = new Set<string | null>();
+    for (const response of [
+      await h.app.request('/healthz'),
+      await h.app.request('/nope'),
+      await post(h, '/v1/chat/completions', '{'),
+    ]) {
+      ids.add(response.headers.get('x-request-id'));
+    }
+    expect(ids.size).toBe(3);
+    expect(ids.has(null)).toBe(false);
+  });
+
+  it('reports gateway and upstream time in server-timing', async () => {
+    const h = harness();
+    const response = await post(h, '/v1/chat/completions', BODY);
+    expect(response.headers.get('server-timing')).toMatch(
+      /^gateway;dur=\d+(\.\d+)?, upstream;dur=\d+(\.\d+)?$/,
+    );
+    const refused = await post(h, '/v1/chat/completions', BODY, { authorization: 'Bearer x' });
+    expect(refused.headers.get('server-timing')).toMatch(/^gateway;dur=\d+(\.\d+)?$/);
+  });
+});
+
+describe('usageOfCompletion', () => {
+  it('reads the last usage object, skipping braces inside strings', () => {
+    const json =
+      '{"choices":[{"message":{"content":"a \\"usage\\": {\\"x\\"} }"}}],"usage": {"prompt_tokens":5,"completion_tokens":6,"total_tokens":11,"extra_properties":{"k":"}"}}}';
+    expect(usageOfCompletion(json)).toEqual({
+      prompt_tokens: 5,
+      completion_tokens: 6,
+      total_tokens: 11,
+    });
+  });
+
+  it.each(['{"choices":[]}', '{"usage":null}', '{"usage":{"prompt_tokens":"x"}}', '{"usage":{'])(
+    'gives nothing for %s',
+    (json) => {
+      expect(usageOfCompletion(json)).toBeUndefined();
+    },
+  );
+});

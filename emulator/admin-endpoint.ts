@@ -109,6 +109,7 @@ function parseConfig(body: Json): Partial<EmulatorConfig> {
     'tokenTtlSeconds',
     'acceptSelfSignedJwt',
     'clockOffsetMs',
+    'chunkDelayMs',
   ];
   const unknown = Object.keys(body).filter((name) => !known.includes(name as keyof EmulatorConfig));
   if (unknown.length > 0) throw new AdminError(`unknown config field(s): ${unknown.join(', ')}`);
@@ -116,7 +117,11 @@ function parseConfig(body: Json): Partial<EmulatorConfig> {
     tokenTtlSeconds: optional(body, 'tokenTtlSeconds', 'number'),
     acceptSelfSignedJwt: optional(body, 'acceptSelfSignedJwt', 'boolean'),
     clockOffsetMs: optional(body, 'clockOffsetMs', 'number'),
+    chunkDelayMs: optional(body, 'chunkDelayMs', 'number'),
   };
+  if (patch.chunkDelayMs !== undefined && !(patch.chunkDelayMs >= 0)) {
+    throw new AdminError('"chunkDelayMs" must not be negative');
+  }
   if (patch.tokenTtlSeconds !== undefined && !(patch.tokenTtlSeconds > 0)) {
     throw new AdminError('"tokenTtlSeconds" must be positive');
   }

@@ -171,7 +171,7 @@ async function stream(
       thoughtSignature: input.signature,
       usage: body.stream_options?.include_usage === true ? usageFor(body, content) : undefined,
       firstChunkDelayMs: directives.firstChunkDelayMs ?? 0,
-      chunkDelayMs: directives.chunkDelayMs ?? 0,
+      chunkDelayMs: directives.chunkDelayMs ?? state.config.chunkDelayMs,
       errorEventAfterChunks: directives.errorEventAfterChunks,
       errorMessage: directives.message,
       abortAfterChunks: directives.abortAfterChunks,

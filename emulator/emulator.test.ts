@@ -519,6 +519,26 @@ describe('streaming', () => {
   });
 });
 
+describe('configured pacing', () => {
+  it('pauses chunkDelayMs between chunks when a request does not say otherwise', async () => {
+    emulator.configure({ chunkDelayMs: 40 });
+    try {
+      const token = emulator.issueAccessToken();
+      const started = Date.now();
+      const response = await fetch(`${emulator.url}${CHAT_PATH}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(hello({ stream: true, emulator: { chunks: 5 } })),
+      });
+      await response.text();
+      // Four pauses between five chunks, at the least.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    } finally {
+      emulator.configure({ chunkDelayMs: 0 });
+    }
+  });
+});
+
 describe('fault queue', () => {
   it('fails the next token exchanges, then recovers', async () => {
     emulator.faults.add({ target: 'token', status: 503, times: 2 });

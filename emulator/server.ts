@@ -19,6 +19,8 @@ export interface EmulatorOptions {
   port?: number;
   host?: string;
   tokenTtlSeconds?: number;
+  /** Pause between stream chunks unless a request says otherwise; 0 by default. */
+  chunkDelayMs?: number;
   /** Default project for createServiceAccount(). */
   projectId?: string;
   /** Base clock in epoch milliseconds; config.clockOffsetMs is added to it. */
@@ -56,6 +58,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       tokenTtlSeconds: options.tokenTtlSeconds ?? 3599,
       acceptSelfSignedJwt: false,
       clockOffsetMs: 0,
+      chunkDelayMs: options.chunkDelayMs ?? 0,
     },
     options.now,
   );

@@ -14,6 +14,8 @@ export interface EmulatorConfig {
   acceptSelfSignedJwt: boolean;
   /** Added to the base clock; lets tests expire tokens or simulate clock skew. */
   clockOffsetMs: number;
+  /** Pause between stream chunks when a request sets no `chunkDelayMs`; the demo paces by it. */
+  chunkDelayMs: number;
 }
 
 export interface EmulatorStats {

@@ -42,7 +42,8 @@ if (hasConfiguredKey()) {
   console.log('Using GOOGLE_SERVICE_ACCOUNT_KEY from .dev.vars: requests go to Google Vertex AI.');
   runWrangler([], () => {});
 } else {
-  const emulator = await startEmulator({ port: EMULATOR_PORT });
+  // A short pause between chunks, so the demo streams the way a model does.
+  const emulator = await startEmulator({ port: EMULATOR_PORT, chunkDelayMs: 40 });
   const key = emulator.createServiceAccount();
   // The generated key goes to wrangler through a private temporary dotenv file, never argv.
   const dir = mkdtempSync(join(tmpdir(), 'vertex-gateway-demo-'));

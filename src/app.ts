@@ -187,7 +187,8 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
 
   app.notFound((c) => routeNotFound(c.req.raw).toResponse());
   app.onError((error, c) => {
-    const { record } = c.get('log');
+    // Absent only if a host app routed here around the observe middleware.
+    const record = c.get('log')?.record ?? {};
     if (error instanceof GatewayError) {
       record.error_code = error.code;
       return error.toResponse();

@@ -4,8 +4,10 @@ import { createEnvGateway } from '../env-gateway.ts';
 // and give the gateway the same shape of configuration Workers gets.
 const handler = createEnvGateway()(Deno.env.toObject());
 
-export default {
+const server: Deno.ServeDefaultExport = {
   fetch(request: Request): Response | Promise<Response> {
     return handler(request);
   },
 };
+
+export default server;

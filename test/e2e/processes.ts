@@ -146,9 +146,10 @@ async function startWorkerd(env: Record<string, string>): Promise<RunningProcess
   const dir = mkdtempSync(join(tmpdir(), 'gateway-e2e-'));
   const envFile = join(dir, '.env');
   const lines = Object.entries(env).map(([name, value]) => {
-    // dotenv has no escape for these; callers base64-encode values that contain them.
-    if (/["'\n\\]/.test(value)) throw new Error(`${name} cannot be written to a dotenv file as is`);
-    return `${name}=${value}`;
+    // dotenv has no escapes: single quotes keep double quotes (JSON) literal; anything with a
+    // single quote, newline or backslash must be base64-encoded by the caller.
+    if (/['\n\\]/.test(value)) throw new Error(`${name} cannot be written to a dotenv file as is`);
+    return value.includes('"') ? `${name}='${value}'` : `${name}=${value}`;
   });
   writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   const port = await freePort();
@@ -167,7 +168,8 @@ async function startWorkerd(env: Record<string, string>): Promise<RunningProcess
       '--persist-to',
       join(dir, 'state'),
       '--log-level',
-      'info',
+      // 'log' and not 'info': a worker's console.log is printed at level 'log'.
+      'log',
     ],
     /Ready on http:\/\/127\.0\.0\.1:\d+/,
   );

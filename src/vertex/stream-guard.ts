@@ -82,14 +82,14 @@ export function guardEventStream(
   function relay(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) {
     const data = held ? concat(held, chunk) : chunk;
     held = null;
-    const end = afterLastEventEnd(data);
-    if (end === 0 && data.length <= MAX_HELD_BYTES) {
+    const cut = afterLastEventEnd(data);
+    if (cut === 0 && data.length <= MAX_HELD_BYTES) {
       held = data;
       return false;
     }
-    const whole = end === 0 ? data : data.subarray(0, end);
-    if (end > 0 && end < data.length) held = data.slice(end);
-    midEvent = end === 0;
+    const whole = cut === 0 ? data : data.subarray(0, cut);
+    if (cut > 0 && cut < data.length) held = data.slice(cut);
+    midEvent = cut === 0;
 
     if (indexOfBytes(whole, ERROR_KEY) !== -1) {
       const failure = findErrorEvent(whole);

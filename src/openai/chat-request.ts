@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { invalidRequest } from '../errors.ts';
-import { replaceTopLevelString } from './json-splice.ts';
+import { hasDuplicateTopLevelKey, replaceTopLevelString } from './json-splice.ts';
 
 // OpenAI's roles; `function` is deprecated but still sent by older clients.
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
@@ -15,6 +15,9 @@ const ChatRequestSchema = z.looseObject({
   messages: z.array(z.looseObject({ role: z.enum(ROLES) })).check(z.minLength(1)),
   stream: z.optional(z.boolean()),
 });
+
+// The members the gateway acts on; a duplicate could mean one thing here and another upstream.
+const CHECKED_KEYS = ['model', 'messages', 'stream'];
 
 const NO_ALIASES: ReadonlyMap<string, string> = new Map();
 
@@ -46,6 +49,15 @@ export function parseChatRequest(
   }
   const parsed = ChatRequestSchema.safeParse(json);
   if (!parsed.success) throw describeIssue(json, parsed.error.issues[0]);
+
+  const duplicate = hasDuplicateTopLevelKey(text, CHECKED_KEYS);
+  if (duplicate) {
+    throw invalidRequest(
+      'duplicate_parameter',
+      `The body names '${duplicate}' more than once. Send each parameter once.`,
+      duplicate,
+    );
+  }
 
   const { model, stream } = parsed.data;
   const target = aliases.get(model) ?? model;

@@ -12,22 +12,53 @@ export function replaceTopLevelString(text: string, key: string, value: string):
 }
 
 function findTopLevelStringValue(text: string, key: string): { start: number; end: number } | null {
+  let found: { start: number; end: number } | null = null;
+  forEachTopLevelKey(text, (name, afterKey) => {
+    if (name !== key) return;
+    let j = afterKey;
+    while (j < text.length && text[j] !== ':') j++;
+    j++;
+    while (j < text.length && /\s/.test(text[j] ?? '')) j++;
+    found = text[j] === '"' ? { start: j, end: endOfString(text, j) } : null;
+  });
+  return found;
+}
+
+/**
+ * Whether one of `keys` appears more than once at the top level. JSON.parse keeps the last of
+ * duplicates, but other parsers may keep the first, so the gateway must not check one value
+ * and forward another. Without `\u` escapes a key can only be spelled one way, so counting
+ * quoted occurrences rules duplicates out cheaply; only a possible one costs a full scan.
+ */
+export function hasDuplicateTopLevelKey(text: string, keys: readonly string[]): string | null {
+  const suspect = text.includes('\\u') || keys.some((key) => occursTwice(text, `"${key}"`));
+  if (!suspect) return null;
+  const seen = new Set<string>();
+  let duplicate: string | null = null;
+  forEachTopLevelKey(text, (name) => {
+    if (!keys.includes(name)) return;
+    if (seen.has(name)) duplicate ??= name;
+    seen.add(name);
+  });
+  return duplicate;
+}
+
+function occursTwice(text: string, needle: string): boolean {
+  const first = text.indexOf(needle);
+  return first !== -1 && text.indexOf(needle, first + needle.length) !== -1;
+}
+
+/** Calls `visit` with each top-level member name (unescaped) and the index just past it. */
+function forEachTopLevelKey(text: string, visit: (name: string, afterKey: number) => void): void {
   let depth = 0;
   let expectKey = false;
-  let found: { start: number; end: number } | null = null;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (ch === '"') {
       const end = endOfString(text, i);
       if (depth === 1 && expectKey) {
         expectKey = false;
-        if (JSON.parse(text.slice(i, end)) === key) {
-          let j = end;
-          while (j < text.length && text[j] !== ':') j++;
-          j++;
-          while (j < text.length && /\s/.test(text[j] ?? '')) j++;
-          if (text[j] === '"') found = { start: j, end: endOfString(text, j) };
-        }
+        visit(JSON.parse(text.slice(i, end)) as string, end);
       }
       i = end - 1;
     } else if (ch === '{' || ch === '[') {
@@ -39,7 +70,6 @@ function findTopLevelStringValue(text: string, key: string): { start: number; en
       expectKey = true;
     }
   }
-  return found;
 }
 
 /** Index just past the closing quote of the string that opens at `start`. */

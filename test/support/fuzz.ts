@@ -65,11 +65,37 @@ export function judgeBody(bytes: Uint8Array): Verdict {
     return { valid: false };
   }
   if (!isValidChatJson(json)) return { valid: false };
+  // Duplicates of the members the gateway acts on are refused: other parsers may keep the first.
+  const names = topLevelNames(text);
+  for (const key of ['model', 'messages', 'stream']) {
+    if (names.filter((name) => name === key).length > 1) return { valid: false };
+  }
   const model = json.model as string;
   const rewritten = model.startsWith('gemini-');
   // Assigning keeps the key where it was, as the gateway's in-place rewrite does.
   if (rewritten) json.model = `google/${model}`;
   return { valid: true, text, forwarded: json, rewritten };
+}
+
+/** The member names of a JSON object text's top level, in order, duplicates kept. */
+function topLevelNames(text: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      let next = end + 1;
+      while (/\s/.test(text[next] ?? '')) next++;
+      // A string followed by a colon is a member name.
+      if (depth === 1 && text[next] === ':') names.push(JSON.parse(text.slice(i, end + 1)));
+      i = end;
+    }
+  }
+  return names;
 }
 
 /**
@@ -200,7 +226,7 @@ function textCase(label: string, text: string, contentType: string | null = JSON
 
 /**
  * Hand-written nasty bodies. Most are invalid; a few are valid on purpose (they sit on the edge
- * of the contract: last duplicate key wins, BOM, escaped lone surrogates, huge numbers elsewhere).
+ * of the contract: BOM, escaped lone surrogates, huge numbers elsewhere).
  */
 export function nastyBodies(): BodyCase[] {
   const cases: BodyCase[] = [

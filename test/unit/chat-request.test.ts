@@ -207,3 +207,24 @@ describe('parseChatRequest forwards', () => {
     expect(chat.body).toBe(body.replace('"gemini-3-pro-preview"', '"google/gemini-3-pro-preview"'));
   });
 });
+
+describe('parseChatRequest and duplicate members', () => {
+  it.each([
+    ['model', `{"model":"gemini-a","model":"gemini-b","messages":${USER}}`],
+    ['model', `{"model":"gemini-a","messages":${USER},"\\u006dodel":"gemini-b"}`],
+    ['stream', `{"model":"m","stream":false,"messages":${USER},"stream":true}`],
+    ['messages', `{"model":"m","messages":${USER},"messages":${USER}}`],
+  ])('refuses a second top-level %s: Vertex might read the other one', (param, body) => {
+    const error = rejection(body);
+    expect(error.status).toBe(400);
+    expect(error.code).toBe('duplicate_parameter');
+    expect(error.param).toBe(param);
+  });
+
+  it('allows the same names deeper in the body, and duplicates of other members', () => {
+    const body = `{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"say \\"model\\""}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"model":{"type":"string"},"stream":{"type":"boolean"}}}}}],"seed":1,"seed":2}`;
+    const chat = parseChatRequest(body);
+    expect(chat.model).toBe('google/gemini-2.5-flash');
+    expect(chat.body).toBe(body.replace('"gemini-2.5-flash"', '"google/gemini-2.5-flash"'));
+  });
+});

@@ -13,13 +13,12 @@ import {
   sseContent,
 } from './clients.ts';
 import {
-  type EmulatorProcess,
+  emulatorForFile,
   freePort,
   launch,
   ROOT,
   type RunningProcess,
   type Runtime,
-  startEmulator,
   startGateway,
   stopProcess,
 } from './processes.ts';
@@ -82,30 +81,13 @@ describe('the README', () => {
   });
 });
 
-let emulator: EmulatorProcess;
-let serviceAccountKey: Record<string, string>;
-
-beforeAll(async () => {
-  emulator = await startEmulator();
-  serviceAccountKey = await emulator.admin('service-accounts', { body: {} });
-});
-afterAll(async () => {
-  await emulator?.stop();
-});
-
-function gatewayEnv(): Record<string, string> {
-  return {
-    // Base64, which a dotenv file (workerd) carries as well as the environment (Deno).
-    GOOGLE_SERVICE_ACCOUNT_KEY: Buffer.from(JSON.stringify(serviceAccountKey)).toString('base64'),
-    GATEWAY_API_KEYS: CLIENT_KEY,
-    VERTEX_BASE_URL: emulator.url,
-  };
-}
+const shared = emulatorForFile();
+const gatewayEnv = () => shared.gatewayEnv(CLIENT_KEY);
 
 /** The examples' requests cannot carry emulator directives: a queued fault paces the chunks. */
 async function paceChunks(): Promise<void> {
-  await emulator.admin('reset', { body: {} });
-  await emulator.admin('faults', {
+  await shared.emulator.admin('reset', { body: {} });
+  await shared.emulator.admin('faults', {
     body: { target: 'chat', chunkDelayMs: CHUNK_DELAY_MS, times: 100 },
   });
 }
@@ -127,7 +109,7 @@ function exampleTests(gatewayUrl: () => string): void {
     // The plain answer arrived once, then the streamed one piece by piece as the emulator sent it.
     expect(arrivals(run, CHUNK_DELAY_MS / 2)).toBeGreaterThanOrEqual(5);
 
-    const forwarded = await emulator.requests();
+    const forwarded = await shared.emulator.requests();
     expect(forwarded.map((r) => r.body.stream === true)).toEqual([false, true]);
     expect(forwarded.map((r) => r.body.model)).toEqual([
       'google/gemini-2.5-flash',

@@ -1,12 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type EmulatorProcess,
-  type RunningProcess,
-  type Runtime,
-  startEmulator,
-  startGateway,
-} from './processes.ts';
+import { emulatorForFile, type RunningProcess, type Runtime, startGateway } from './processes.ts';
 
 // What gateway users expect beyond chat, on both runtimes, from outside: the model list, aliases,
 // CORS for browser apps, request ids, server timing, and one JSON log line per request that
@@ -16,16 +10,7 @@ const CLIENT_KEY = 'e2e-features-key-5a1f09';
 const APP_ORIGIN = 'https://chat.example.com';
 const SECRET_PROMPT = 'the launch code is 0451-zebra';
 
-let emulator: EmulatorProcess;
-let serviceAccountKey: Record<string, string>;
-
-beforeAll(async () => {
-  emulator = await startEmulator();
-  serviceAccountKey = await emulator.admin('service-accounts', { body: {} });
-});
-afterAll(async () => {
-  await emulator?.stop();
-});
+const shared = emulatorForFile();
 
 const runtimes: Runtime[] = ['workerd', 'deno'];
 
@@ -54,20 +39,20 @@ describe.each(runtimes)('gateway features on %s', (runtime) => {
   }
 
   beforeAll(async () => {
-    gateway = await startGateway(runtime, {
-      GOOGLE_SERVICE_ACCOUNT_KEY: Buffer.from(JSON.stringify(serviceAccountKey)).toString('base64'),
-      GATEWAY_API_KEYS: CLIENT_KEY,
-      VERTEX_BASE_URL: emulator.url,
-      MODELS: 'google/gemini-2.5-flash,meta/llama-3.3-70b-instruct-maas',
-      MODEL_ALIASES: '{"gpt-4o":"google/gemini-2.5-pro"}',
-      CORS_ORIGINS: APP_ORIGIN,
-    });
+    gateway = await startGateway(
+      runtime,
+      shared.gatewayEnv(CLIENT_KEY, {
+        MODELS: 'google/gemini-2.5-flash,meta/llama-3.3-70b-instruct-maas',
+        MODEL_ALIASES: '{"gpt-4o":"google/gemini-2.5-pro"}',
+        CORS_ORIGINS: APP_ORIGIN,
+      }),
+    );
   });
   afterAll(async () => {
     await gateway?.stop();
   });
   beforeEach(async () => {
-    await emulator.admin('reset', { body: {} });
+    await shared.emulator.admin('reset', { body: {} });
   });
 
   it('lists its models to the openai client, aliases included', async () => {
@@ -84,7 +69,7 @@ describe.each(runtimes)('gateway features on %s', (runtime) => {
       messages: [{ role: 'user', content: 'hi' }],
     });
     expect(completion.choices[0]?.message.content).toBeTruthy();
-    const [forwarded] = await emulator.requests();
+    const [forwarded] = await shared.emulator.requests();
     expect(forwarded?.body.model).toBe('google/gemini-2.5-pro');
   });
 
@@ -179,7 +164,7 @@ describe.each(runtimes)('gateway features on %s', (runtime) => {
     expect(output).not.toContain('sk-wrong-key-1c9e');
     expect(output).not.toContain('0451-zebra');
     expect(output).not.toContain('ya29.');
-    const pem = serviceAccountKey.private_key?.replace(/-----[A-Z ]+-----|\s/g, '') ?? '';
+    const pem = shared.serviceAccountKey.private_key?.replace(/-----[A-Z ]+-----|\s/g, '') ?? '';
     for (let i = 0; i < pem.length - 16; i += 97)
       expect(output).not.toContain(pem.slice(i, i + 16));
   });

@@ -1,7 +1,6 @@
 import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deterministicText } from '../../emulator/completion.ts';
-import type { EmulatorStats } from '../../emulator/state.ts';
 import {
   allowedTarget,
   type BodyCase,
@@ -16,11 +15,11 @@ import {
   vertexPath,
 } from '../support/fuzz.ts';
 import {
-  type EmulatorProcess,
+  emulatorForFile,
   type RunningProcess,
   type Runtime,
-  startEmulator,
   startGateway,
+  waitForStats,
 } from './processes.ts';
 
 // Load and fuzz from outside, on each runtime: one gateway process, the emulator as Google.
@@ -47,16 +46,9 @@ const TIMEOUT = 120_000;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1_024 });
 
-let emulator: EmulatorProcess;
-let serviceAccountKey: Record<string, string>;
-
-beforeAll(async () => {
-  emulator = await startEmulator();
-  serviceAccountKey = await emulator.admin('service-accounts', { body: {} });
-});
-afterAll(async () => {
+const shared = emulatorForFile();
+afterAll(() => {
   agent.destroy();
-  await emulator?.stop();
 });
 
 interface Answer {
@@ -193,25 +185,10 @@ const runtimes: Runtime[] = ['workerd', 'deno'];
 
 describe.each(runtimes)('load and fuzz on %s', (runtime) => {
   let gateway: RunningProcess;
-  const stats = () => emulator.stats();
-  async function waitForStats(done: (s: EmulatorStats) => boolean): Promise<EmulatorStats> {
-    let current = await stats();
-    for (let i = 0; i < 50 && !done(current); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      current = await stats();
-    }
-    return current;
-  }
+  const stats = () => shared.emulator.stats();
 
   beforeAll(async () => {
-    gateway = await startGateway(runtime, {
-      GOOGLE_SERVICE_ACCOUNT_KEY:
-        runtime === 'workerd'
-          ? Buffer.from(JSON.stringify(serviceAccountKey)).toString('base64')
-          : JSON.stringify(serviceAccountKey),
-      GATEWAY_API_KEYS: CLIENT_KEY,
-      VERTEX_BASE_URL: emulator.url,
-    });
+    gateway = await startGateway(runtime, shared.gatewayEnv(CLIENT_KEY));
   });
   afterAll(async () => {
     await gateway?.stop();
@@ -226,7 +203,7 @@ describe.each(runtimes)('load and fuzz on %s', (runtime) => {
     return count > 0 ? ` (wrangler dev reloaded the Worker ${count} time(s) during the run)` : '';
   };
   beforeEach(async () => {
-    await emulator.admin('reset', { body: {} });
+    await shared.emulator.admin('reset', { body: {} });
   });
 
   // First on purpose: the gateway process has not fetched a token yet.
@@ -301,7 +278,7 @@ describe.each(runtimes)('load and fuzz on %s', (runtime) => {
         `${runtime}: ${STREAMS} streams in ${Math.round(elapsed)} ms, ${plans.reduce((n, p) => n + p.totalBytes, 0)} bytes of content; at most ${peakOpen} open at the client, ${peakUpstream} at the emulator`,
       );
 
-      const after = await waitForStats((s) => s.openStreams === 0);
+      const after = await waitForStats(shared.emulator, (s) => s.openStreams === 0, 50);
       expect(after, reloads()).toMatchObject({
         tokenExchanges: 1,
         tokenExchangeFailures: 0,
@@ -330,7 +307,7 @@ describe.each(runtimes)('load and fuzz on %s', (runtime) => {
       // 2 048 content events of about 1 KiB each, plus [DONE].
       expect(r.events).toBe(2_048 + 1);
       console.log(`${runtime}: 2 MiB in ${r.events} events, ${Math.round(elapsed)} ms`);
-      expect(await waitForStats((s) => s.openStreams === 0)).toMatchObject({
+      expect(await waitForStats(shared.emulator, (s) => s.openStreams === 0, 50)).toMatchObject({
         completedStreams: 1,
         openStreams: 0,
       });
@@ -341,7 +318,7 @@ describe.each(runtimes)('load and fuzz on %s', (runtime) => {
   it(
     'answers every malformed body and hostile path with a 4xx in OpenAI shape, forwarding none',
     async () => {
-      const project = serviceAccountKey.project_id as string;
+      const project = shared.serviceAccountKey.project_id as string;
       const valid = utf8(VALID_BODY);
       const cases: { path: string; body: BodyCase }[] = [
         ...invalidBodies(FUZZ_BODIES, FUZZ_SEED),
@@ -406,7 +383,7 @@ describe.each(runtimes)('load and fuzz on %s', (runtime) => {
       const after = await stats();
       expect(after.chatRequests).toBe(0);
       expect(after.tokenExchanges).toBe(0);
-      expect(await emulator.requests()).toEqual([]);
+      expect(await shared.emulator.requests()).toEqual([]);
       expect(gateway.output()).not.toContain('unhandled gateway error');
     },
     TIMEOUT,
@@ -434,7 +411,7 @@ describe.each(runtimes)('load and fuzz on %s', (runtime) => {
       expect(firstDifference(streamed.content, deterministicText(5_000))).toBeNull();
       expect(streamed.done).toBe(true);
 
-      expect(await waitForStats((s) => s.openStreams === 0)).toMatchObject({
+      expect(await waitForStats(shared.emulator, (s) => s.openStreams === 0, 50)).toMatchObject({
         chatRequests: 2,
         chatErrors: 0,
         openStreams: 0,

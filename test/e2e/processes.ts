@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { EmulatorStats, RecordedChatRequest } from '../../emulator/state.ts';
 
 /**
@@ -203,4 +204,60 @@ export function startGateway(
   env: Record<string, string>,
 ): Promise<RunningProcess> {
   return runtime === 'workerd' ? startWorkerd(env) : startDeno(env);
+}
+
+/**
+ * One emulator process for a whole test file, with one registered service account: started
+ * before the file's tests and stopped after them. Read its fields inside hooks and tests.
+ */
+export function emulatorForFile(account: { projectId?: string } = {}): {
+  readonly emulator: EmulatorProcess;
+  readonly serviceAccountKey: Record<string, string>;
+  /** The settings that point a gateway at this emulator with the account and a client key. */
+  gatewayEnv(clientKey: string, extra?: Record<string, string>): Record<string, string>;
+} {
+  let emulator: EmulatorProcess | undefined;
+  let key: Record<string, string> | undefined;
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    key = await emulator.admin('service-accounts', { body: account });
+  });
+  afterAll(async () => {
+    await emulator?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the emulator starts in beforeAll');
+    return value;
+  };
+  return {
+    get emulator() {
+      return started(emulator);
+    },
+    get serviceAccountKey() {
+      return started(key);
+    },
+    gatewayEnv(clientKey, extra = {}) {
+      return {
+        // Base64, which a dotenv file (workerd) carries as well as the environment (Deno).
+        GOOGLE_SERVICE_ACCOUNT_KEY: Buffer.from(JSON.stringify(started(key))).toString('base64'),
+        GATEWAY_API_KEYS: clientKey,
+        VERTEX_BASE_URL: started(emulator).url,
+        ...extra,
+      };
+    },
+  };
+}
+
+/** Polls the emulator's stats until `done` holds or `attempts` polls 100 ms apart have passed. */
+export async function waitForStats(
+  emulator: EmulatorProcess,
+  done: (stats: EmulatorStats) => boolean,
+  attempts = 30,
+): Promise<EmulatorStats> {
+  let current = await emulator.stats();
+  for (let i = 0; i < attempts && !done(current); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    current = await emulator.stats();
+  }
+  return current;
 }

@@ -1,12 +1,11 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { EmulatorStats } from '../../emulator/state.ts';
 import {
-  type EmulatorProcess,
+  emulatorForFile,
   type RunningProcess,
   type Runtime,
-  startEmulator,
   startGateway,
+  waitForStats,
 } from './processes.ts';
 
 // Issue 3 from outside: the emulator's fault injection plays a misbehaving Google, and the
@@ -17,16 +16,7 @@ const PROJECT = 'emulator-project';
 const PINNED_PATH = `/v1/projects/${PROJECT}/locations/asia-northeast1/endpoints/openapi/chat/completions`;
 const MESSAGES = [{ role: 'user' as const, content: 'Tell me about resilience.' }];
 
-let emulator: EmulatorProcess;
-let serviceAccountKey: Record<string, string>;
-
-beforeAll(async () => {
-  emulator = await startEmulator();
-  serviceAccountKey = await emulator.admin('service-accounts', { body: { projectId: PROJECT } });
-});
-afterAll(async () => {
-  await emulator?.stop();
-});
+const shared = emulatorForFile({ projectId: PROJECT });
 
 const runtimes: Runtime[] = ['workerd', 'deno'];
 
@@ -34,8 +24,8 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
   let gateway: RunningProcess;
   const openai = () =>
     new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
-  const fault = (body: Record<string, unknown>) => emulator.admin('faults', { body });
-  const chatRequests = async () => (await emulator.requests()).filter((r) => r.path !== '');
+  const fault = (body: Record<string, unknown>) => shared.emulator.admin('faults', { body });
+  const chatRequests = async () => (await shared.emulator.requests()).filter((r) => r.path !== '');
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${gateway.url}${path}`, {
       method: 'POST',
@@ -46,16 +36,6 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
       },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-
-  /** Polls the emulator until `done` holds, for up to three seconds. */
-  async function waitForStats(done: (s: EmulatorStats) => boolean): Promise<EmulatorStats> {
-    let current = await emulator.stats();
-    for (let i = 0; i < 30 && !done(current); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      current = await emulator.stats();
-    }
-    return current;
-  }
 
   /** Streams a completion, returning the text received and the error that ended it, if any. */
   async function streamUntilError(emulatorDirectives: Record<string, unknown>) {
@@ -75,22 +55,22 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
   }
 
   beforeAll(async () => {
-    gateway = await startGateway(runtime, {
-      GOOGLE_SERVICE_ACCOUNT_KEY: Buffer.from(JSON.stringify(serviceAccountKey)).toString('base64'),
-      GATEWAY_API_KEYS: CLIENT_KEY,
-      VERTEX_BASE_URL: emulator.url,
-      VERTEX_FALLBACK_LOCATIONS: 'europe-west4',
-      UPSTREAM_MAX_RETRIES: '1',
-      UPSTREAM_TIMEOUT_MS: '1500',
-      STREAM_IDLE_TIMEOUT_MS: '1500',
-      MAX_REQUEST_BYTES: '65536',
-    });
+    gateway = await startGateway(
+      runtime,
+      shared.gatewayEnv(CLIENT_KEY, {
+        VERTEX_FALLBACK_LOCATIONS: 'europe-west4',
+        UPSTREAM_MAX_RETRIES: '1',
+        UPSTREAM_TIMEOUT_MS: '1500',
+        STREAM_IDLE_TIMEOUT_MS: '1500',
+        MAX_REQUEST_BYTES: '65536',
+      }),
+    );
   });
   afterAll(async () => {
     await gateway?.stop();
   });
   beforeEach(async () => {
-    await emulator.admin('reset', { body: {} });
+    await shared.emulator.admin('reset', { body: {} });
   });
 
   it('retries a 503 and answers from the retry', async () => {
@@ -173,7 +153,7 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('stream_idle_timeout');
     expect(text).not.toBe('');
     // The silent upstream was hung up on, not left running.
-    const stats = await waitForStats((s) => s.openStreams === 0);
+    const stats = await waitForStats(shared.emulator, (s) => s.openStreams === 0);
     expect(stats.openStreams).toBe(0);
     expect(stats.completedStreams).toBe(0);
   });
@@ -230,7 +210,7 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
   });
 
   it("reports a refused token exchange as 502 with Google's reason, then recovers", async () => {
-    await emulator.admin('expire-tokens', { body: {} });
+    await shared.emulator.admin('expire-tokens', { body: {} });
     await fault({
       target: 'token',
       status: 400,
@@ -244,26 +224,26 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect(error.message).toContain('Invalid JWT Signature.');
     expect(error.message).not.toContain('PRIVATE KEY');
     // invalid_grant is permanent: tried once, not retried.
-    expect((await emulator.stats()).tokenExchangeFailures).toBe(1);
+    expect((await shared.emulator.stats()).tokenExchangeFailures).toBe(1);
     // The endpoint is back: the next request gets a token and an answer.
     expect((await post('/v1/chat/completions', { model: 'm', messages: MESSAGES })).status).toBe(
       200,
     );
-    expect((await emulator.stats()).tokenExchanges).toBe(1);
+    expect((await shared.emulator.stats()).tokenExchanges).toBe(1);
   });
 
   it('retries a token endpoint that is temporarily unavailable', async () => {
-    await emulator.admin('expire-tokens', { body: {} });
+    await shared.emulator.admin('expire-tokens', { body: {} });
     await fault({ target: 'token', status: 503, times: 2 });
     const response = await post('/v1/chat/completions', { model: 'm', messages: MESSAGES });
     expect(response.status).toBe(200);
-    const stats = await emulator.stats();
+    const stats = await shared.emulator.stats();
     expect(stats.tokenExchangeFailures).toBe(2);
     expect(stats.tokenExchanges).toBe(1);
   });
 
   it('answers 503 when the token endpoint stays unavailable', async () => {
-    await emulator.admin('expire-tokens', { body: {} });
+    await shared.emulator.admin('expire-tokens', { body: {} });
     await fault({ target: 'token', status: 503, times: 3 });
     const response = await post('/v1/chat/completions', { model: 'm', messages: MESSAGES });
     expect(response.status).toBe(503);

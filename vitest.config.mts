@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // the real Worker entry), and e2e (real gateway processes on both runtimes, driven by `openai`).
 export default defineConfig({
   test: {
+    // The gateway writes a log line per request; tests that check them read console.log directly.
+    onConsoleLog: (log) => !log.startsWith('{"level":"info","message":"request"'),
     projects: [
       {
         test: {

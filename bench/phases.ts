@@ -1,0 +1,167 @@
+/**
+ * The benchmark's phases, in the order run.ts runs them: a smoke test, the alternating rounds on
+ * long-lived processes, then memory and the cold path on fresh processes. Each returns the raw
+ * samples per leg; report.ts does the statistics.
+ */
+import type { EmulatorProcess } from './emulator.ts';
+import { LEG_INFO, type LegContext, type LegId, type RunningLeg, startLeg } from './legs.ts';
+import {
+  measureFirstRequests,
+  measureLatency,
+  measureStreamRate,
+  measureThroughput,
+  measureTimeToFirstChunk,
+  openSlowStreams,
+  waitForUpstreamStreams,
+} from './load.ts';
+import type { BenchOptions } from './options.ts';
+import { peakTreeRssBytes, sleep, treeRssBytes } from './processes.ts';
+import type { ColdSample, LegRound, MemorySample } from './results.ts';
+
+/** Progress goes to stderr, so stdout carries only the tables. */
+export const log = (message: string) => process.stderr.write(`${message}\n`);
+
+/**
+ * Round r visits the legs forwards when r is even and backwards when it is odd (A B C, C B A, ...),
+ * so no leg always runs first, last, or right after the same neighbour.
+ */
+function roundOrder<T>(items: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...items] : [...items].reverse();
+}
+
+/** One request of each kind per leg, so a broken leg fails in seconds, not minutes in. */
+export async function smokeTest(legs: RunningLeg[], options: BenchOptions): Promise<void> {
+  for (const leg of legs) {
+    try {
+      await measureLatency(leg, { maxRequests: 1, maxSeconds: 0 });
+      await measureTimeToFirstChunk(leg, { maxRequests: 1, maxSeconds: 0 });
+    } catch (error) {
+      log(`${LEG_INFO[leg.id].label} does not answer; its output:\n${leg.output()}`);
+      throw error;
+    }
+  }
+  log(`all ${legs.length} legs answer; ${options.rounds} rounds follow`);
+}
+
+export async function measureRounds(
+  legs: RunningLeg[],
+  emulator: EmulatorProcess,
+  options: BenchOptions,
+): Promise<Partial<Record<LegId, LegRound[]>>> {
+  const rounds: Partial<Record<LegId, LegRound[]>> = {};
+  for (let round = 0; round < options.rounds; round++) {
+    for (const leg of roundOrder(legs, round)) {
+      const throughput = await measureThroughput(
+        leg,
+        options.connections,
+        options.throughputSeconds,
+        options.warmupSeconds,
+      );
+      const latency = await measureLatency(leg, options.sequential);
+      const firstChunk = await measureTimeToFirstChunk(leg, options.sequential);
+      const streamMBps = await measureStreamRate(
+        leg,
+        emulator,
+        options.largeStreamBytes,
+        options.largeStreams,
+      );
+      const list = rounds[leg.id] ?? [];
+      list.push({ throughput, latency, firstChunk, streamMBps });
+      rounds[leg.id] = list;
+      log(
+        `round ${round + 1}/${options.rounds} ${LEG_INFO[leg.id].label.padEnd(18)} ` +
+          `${throughput.requestsPerSecond.toFixed(0).padStart(6)} req/s, ` +
+          `p50@1 ${latency.p50.toFixed(3)} ms, first chunk ${firstChunk.p50.toFixed(3)} ms, ` +
+          `${streamMBps.toFixed(1)} MB/s`,
+      );
+    }
+  }
+  return rounds;
+}
+
+/** How long after its clients leave a leg may keep upstream streams open before that counts. */
+const CANCEL_GRACE_MS = 2_000;
+
+/**
+ * Each sample runs on a fresh process: warmed up, measured idle, then with the streams open. It
+ * is stopped afterwards, which also ends any upstream stream it failed to cancel (Portkey keeps
+ * reading them after its clients leave), so no leg inherits another's leftover traffic.
+ */
+export async function measureMemory(
+  ids: LegId[],
+  context: LegContext,
+  options: BenchOptions,
+): Promise<Partial<Record<LegId, MemorySample[]>>> {
+  const memory: Partial<Record<LegId, MemorySample[]>> = {};
+  const processLegs = ids.filter((id) => LEG_INFO[id].runtime !== null);
+  for (let round = 0; round < options.memoryRounds; round++) {
+    for (const id of roundOrder(processLegs, round)) {
+      const leg = await startLeg(id, context);
+      try {
+        const pid = leg.pid as number;
+        // The idle figure is a process that has served traffic (code compiled, pools warm),
+        // after a quiet second, not a process that has never run a request.
+        await measureThroughput(leg, options.connections, 1, 0);
+        await measureTimeToFirstChunk(leg, { maxRequests: 50, maxSeconds: 1 });
+        await sleep(1000);
+        const idleBytes = treeRssBytes(pid);
+        const streams = await openSlowStreams(
+          leg,
+          context.emulator,
+          options.openStreams,
+          options.openStreamChunkDelayMs,
+        );
+        // Held for a few chunk intervals, so the figure covers streams in flight, not just open.
+        const openBytes = await peakTreeRssBytes(pid, 4 * options.openStreamChunkDelayMs);
+        await streams.close();
+        const lingering = await waitForUpstreamStreams(context.emulator, CANCEL_GRACE_MS);
+        const list = memory[id] ?? [];
+        list.push({
+          idleBytes,
+          openBytes,
+          openedInMs: streams.openedInMs,
+          lingeringUpstreamStreams: lingering,
+        });
+        memory[id] = list;
+        log(
+          `memory ${round + 1}/${options.memoryRounds} ${LEG_INFO[id].label.padEnd(18)} ` +
+            `idle ${(idleBytes / 1e6).toFixed(1)} MB, ${options.openStreams} streams ` +
+            `${(openBytes / 1e6).toFixed(1)} MB (opened in ${streams.openedInMs.toFixed(0)} ms; ` +
+            `${lingering} upstream streams open ${CANCEL_GRACE_MS / 1000} s after the clients left)`,
+        );
+      } finally {
+        await leg.stop();
+        await waitForUpstreamStreams(context.emulator, 10_000);
+      }
+    }
+  }
+  return memory;
+}
+
+export async function measureCold(
+  ids: LegId[],
+  context: LegContext,
+  options: BenchOptions,
+): Promise<Partial<Record<LegId, ColdSample[]>>> {
+  const cold: Partial<Record<LegId, ColdSample[]>> = {};
+  const processLegs = ids.filter((id) => LEG_INFO[id].runtime !== null);
+  for (let sample = 0; sample < options.coldSamples; sample++) {
+    for (const id of roundOrder(processLegs, sample)) {
+      const leg = await startLeg(id, context);
+      try {
+        const { firstMs, secondMs } = await measureFirstRequests(leg);
+        const list = cold[id] ?? [];
+        list.push({ startupMs: leg.startupMs, firstMs, secondMs });
+        cold[id] = list;
+        log(
+          `cold ${sample + 1}/${options.coldSamples} ${LEG_INFO[id].label.padEnd(18)} ` +
+            `ready ${leg.startupMs.toFixed(0)} ms, first ${firstMs.toFixed(2)} ms, ` +
+            `second ${secondMs.toFixed(2)} ms`,
+        );
+      } finally {
+        await leg.stop();
+      }
+    }
+  }
+  return cold;
+}

@@ -1,5 +1,4 @@
 /** BENCHMARKS.md: the run's machine, command and method around report.ts's tables. */
-import { LEG_INFO } from './legs.ts';
 import { resultTables, type Verdict, verdictTable } from './report.ts';
 import type { BenchResults } from './results.ts';
 
@@ -19,76 +18,110 @@ function machineSection(results: BenchResults): string {
   ].join('\n');
 }
 
+/** One bullet per kind of leg that ran. */
+function legBullets(results: BenchResults): string {
+  const ran = new Set(results.legs);
+  const bullets: string[] = [];
+  if (ran.has('direct')) {
+    bullets.push(
+      '**direct**: the Vertex emulator (`node emulator/main.ts`, its own process), with a valid\n' +
+        '  access token.',
+    );
+  }
+  if (ran.has('gateway-workerd')) {
+    bullets.push(
+      '**gateway, workerd**: the bundle from `wrangler deploy --dry-run --outdir DIR`, served by\n' +
+        '  `node_modules/.bin/workerd serve config.capnp` (not `wrangler dev`, whose proxy and\n' +
+        '  second workerd sit in the request path). Compatibility date, flags and `[vars]` come\n' +
+        '  from wrangler.toml; the secrets and `VERTEX_BASE_URL` are text bindings.',
+    );
+  }
+  if (ran.has('gateway-deno')) {
+    bullets.push(
+      '**gateway, Deno**: `deno serve` with the flags of `npm run serve:deno` on\n' +
+        '  `src/runtime/deno.ts`, configured through the environment.',
+    );
+  }
+  if (ran.has('floor-workerd') || ran.has('floor-deno')) {
+    bullets.push(
+      '**floor** (one per runtime): `bench/floor-worker.ts`, the cheapest possible passthrough.\n' +
+        "  It reads the body (a gateway must, to validate it), posts it to the emulator's chat\n" +
+        '  completions URL with a fixed access token, and returns the upstream response as is.\n' +
+        '  It parses nothing. On workerd it is served like the gateway, with its types stripped.',
+    );
+  }
+  if (ran.has('portkey')) {
+    bullets.push(
+      "**Portkey**: `@portkey-ai/gateway`'s `start-server.js` on Node, as an OpenAI passthrough\n" +
+        '  (`x-portkey-provider: openai`, `x-portkey-custom-host:\n' +
+        '  <emulator>/v1/projects/P/locations/L/endpoints/openapi`, to which it appends\n' +
+        '  `/chat/completions`). `bench/portkey-preload.ts` binds it to loopback and works around\n' +
+        '  a streaming bug of the installed version (below).',
+    );
+  }
+  return bullets.map((bullet) => `- ${bullet}`).join('\n');
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function methodSection(results: BenchResults): string {
   const o = results.options;
-  const legs = results.legs.map((leg) => LEG_INFO[leg].label).join(', ');
-  return `Legs: ${legs}. Every server is one process with one JavaScript thread, bound to 127.0.0.1:
+  const large = o.largeStreams;
+  return `Every server is one process with one JavaScript thread, bound to 127.0.0.1.
 
-- **direct**: the Vertex emulator (\`node emulator/main.ts\`, its own process), with a valid
-  access token.
-- **gateway, workerd**: the bundle from \`wrangler deploy --dry-run --outdir DIR\`, served by
-  \`node_modules/.bin/workerd serve config.capnp\` (not \`wrangler dev\`, whose proxy and second
-  workerd sit in the request path). Compatibility date, flags and \`[vars]\` come from
-  wrangler.toml; the secrets and \`VERTEX_BASE_URL\` are text bindings.
-- **gateway, Deno**: \`deno serve\` with the flags of \`npm run serve:deno\` on
-  \`src/runtime/deno.ts\`, configured through the environment.
-- **floor** (one per runtime): \`bench/floor-worker.ts\`, the cheapest possible passthrough. It
-  reads the body, posts it to the emulator's chat completions URL with a fixed access token, and
-  returns the upstream response as is. It parses nothing.
-- **Portkey**: \`@portkey-ai/gateway\`'s \`start-server.js\` on Node, as an OpenAI passthrough
-  (\`x-portkey-provider: openai\`, \`x-portkey-custom-host: <emulator>/v1/projects/P/locations/L/endpoints/openapi\`;
-  it appends \`/chat/completions\`). \`bench/portkey-preload.ts\` binds it to loopback and works
-  around a streaming bug of the installed version (below).
+${legBullets(results)}
 
 Clients send the same small OpenAI request (\`gemini-2.5-flash\`, one user message) to every leg.
 The gateway legs receive it on \`/v1/chat/completions\` with a gateway key and rewrite the model
 to \`google/gemini-2.5-flash\`; the others forward it unchanged.
 
-Method:
-
-- **Alternating rounds.** ${o.rounds} rounds; round r measures the legs in order, round r+1 in
-  reverse order (A B C, C B A, ...). Each table shows the median over rounds. Differences and
-  ratios between two legs are computed per round, from measurements taken back to back, and
-  their median is reported.
-- **Throughput**: autocannon, ${o.connections} keep-alive connections, closed loop,
-  ${o.warmupSeconds} s warm-up then ${o.throughputSeconds} s measured; p50/p99 @${o.connections}
-  are the latencies of every request of that run.
-- **Latency @1 and time to first chunk**: sequential requests on one keep-alive \`http.Agent\`
-  connection, timed with \`process.hrtime.bigint()\` (up to ${o.sequential.maxRequests} requests or
-  ${o.sequential.maxSeconds} s per leg per round, at least 50, after 20 warm-up requests). The
-  first chunk is the first body byte of a streamed answer (the emulator's default answer, no
-  delays).
+- **Alternating rounds**: ${plural(o.rounds, 'round')}; even rounds visit the legs in order, odd
+  rounds in reverse (A B C, C B A, ...). Tables show the median over rounds. A difference or
+  ratio between two legs is computed within each round, from measurements taken back to back,
+  and its median is reported.
+- **Throughput**: autocannon, ${o.connections} keep-alive connections, closed loop, a
+  ${o.warmupSeconds} s warm-up, then ${o.throughputSeconds} s measured. p50/p99
+  @${o.connections} are over every request of that run.
+- **Latency @1 and time to first chunk**: sequential requests on one keep-alive
+  \`http.Agent\` connection, timed with \`process.hrtime.bigint()\`, after 20 warm-up
+  requests: up to ${o.sequential.maxRequests} requests, or ${o.sequential.maxSeconds} s, per
+  leg per round (at least 50). The first chunk is the first body byte of a streamed answer (the
+  emulator's default answer, no delays).
 - **Large stream**: a ${(o.largeStreamBytes / 1e6).toFixed(0)} MB answer (\`totalBytes\`, 1 KiB
-  chunks), up to ${o.largeStreams.maxRequests} per leg per round (at least one, within ${o.largeStreams.maxSeconds} s, after one warm-up stream); MB/s of wire bytes from the first byte to the
-  last (the emulator composes the answer before it sends headers, identically for every leg).
-- **Memory**: a fresh process per sample (${o.memoryRounds} per leg, alternating), warmed up
-  with 1 s of load and 50 streamed requests. VmRSS of its process tree from /proc, idle (after a
-  quiet second), then the peak over ${(4 * o.openStreamChunkDelayMs) / 1000} s with
-  ${o.openStreams} concurrent streams open, each on its own connection, with a chunk every
-  ${o.openStreamChunkDelayMs} ms, once all have delivered their first chunk. The last column
-  counts the upstream streams the emulator still serves 2 s after every client disconnected
-  (a leg that does not propagate the cancel keeps them until they end).
-- **Cold path**: a fresh process per sample (${o.coldSamples} per leg, alternating); the first
-  request after the server accepts connections (for the gateway: parse the configuration, import
-  the key, sign, exchange at the emulator's token endpoint, forward), and the second one.
+  chunks) after one warm-up stream; up to ${plural(large.maxRequests, 'stream')} per leg per
+  round (fewer if they take over ${large.maxSeconds} s). MB/s of wire bytes from the first byte
+  to the last: the emulator composes the answer before it sends headers, the same for every leg.
+- **Memory**: a fresh process per sample (${plural(o.memoryRounds, 'sample')} per leg,
+  alternating), warmed up with 1 s of load and 50 streamed requests. VmRSS of its process tree
+  from /proc: idle (after a quiet second), then the peak over
+  ${(4 * o.openStreamChunkDelayMs) / 1000} s with ${o.openStreams} concurrent streams open, each
+  on its own connection and sent a chunk every ${o.openStreamChunkDelayMs} ms, once all have
+  delivered their first chunk. The last column counts the upstream streams the emulator still
+  serves 2 s after every client disconnected (a leg that does not pass the cancel on keeps them
+  until they end).
+- **Cold path**: a fresh process per sample (${plural(o.coldSamples, 'sample')} per leg,
+  alternating): the first request after the server accepts connections (for the gateway: parse
+  the configuration, import the key, sign, exchange at the emulator's token endpoint, forward),
+  and the second one.
 - **Directives** (the large answer, the slow streams) are queued on the emulator's fault queue
-  before each measurement rather than sent in the body, because Portkey drops body fields it does
-  not know; every leg sends the same body.
+  before each measurement rather than sent in the body, because Portkey drops body fields it
+  does not know; every leg sends the same body.
 - **Units**: ms; MB = 10^6 bytes; KiB = 1024 bytes.
 
 **The machine is shared.** It has ${results.machine.cores} cores. The load generator (this Node
 process), the emulator and the system under test run on them at the same time, unpinned, for
-every leg alike; the direct leg has one process fewer. Absolute figures therefore understate what
-a dedicated machine would do, and ratios within one run are the figures to compare. Other work
-on the machine during the run shows up in the load average above.
+every leg alike; the direct leg has one process fewer. Absolute figures therefore understate
+what a dedicated machine would do, and ratios within one run are the figures to compare. Other
+work on the machine during the run shows up in the load average above.
 
 **Portkey quirks.** (1) With the installed \`@hono/node-server\`, every streamed chat request
-through Portkey fails with HTTP 500 (\`TypeError: immutable\`: its stream handler appends to the
-headers of the upstream fetch response, which hono's Response wrapper keeps by reference); the
-preload re-wraps event-stream responses in a native \`Response\`. (2) Portkey's stream handler
-waits 25 ms (\`setTimeout\`) before relaying the first event, which shows in its time to first
-chunk. (3) Portkey rebuilds the request body from the parameters it knows (unknown fields such as
-the emulator's directives are dropped).`;
+through Portkey fails with HTTP 500 (\`TypeError: immutable\`: its stream handler appends to
+the headers of the upstream fetch response, which hono's Response wrapper keeps by reference);
+the preload re-wraps event-stream responses in a native \`Response\`. (2) Portkey's stream
+handler waits 25 ms (\`setTimeout\`) before relaying the first event, which shows in its time
+to first chunk. (3) Portkey rebuilds the request body from the parameters it knows (unknown
+fields such as the emulator's directives are dropped). (4) Portkey keeps reading an upstream
+stream after its client has gone (the last memory column).`;
 }
 
 export function benchmarksDocument(results: BenchResults, list: Verdict[]): string {

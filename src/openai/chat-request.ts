@@ -1,20 +1,8 @@
-import * as z from 'zod/mini';
 import { invalidRequest } from '../errors.ts';
 import { hasDuplicateTopLevelKey, replaceTopLevelString } from './json-splice.ts';
 
 // OpenAI's roles; `function` is deprecated but still sent by older clients.
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
-
-/**
- * Only what the gateway itself relies on is checked. Everything else (tools, extra_body,
- * extra_content, thought signatures, image parts, unknown fields) is Vertex's to judge and is
- * forwarded byte for byte.
- */
-const ChatRequestSchema = z.looseObject({
-  model: z.string().check(z.minLength(1)),
-  messages: z.array(z.looseObject({ role: z.enum(ROLES) })).check(z.minLength(1)),
-  stream: z.optional(z.boolean()),
-});
 
 // The members the gateway acts on; a duplicate could mean one thing here and another upstream.
 const CHECKED_KEYS = ['model', 'messages', 'stream'];
@@ -47,8 +35,8 @@ export function parseChatRequest(
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw invalidRequest('invalid_json', 'The request body must be a JSON object.');
   }
-  const parsed = ChatRequestSchema.safeParse(json);
-  if (!parsed.success) throw describeIssue(json, parsed.error.issues[0]);
+  const problem = firstProblem(json as Record<string, unknown>);
+  if (problem) throw problem;
 
   const duplicate = hasDuplicateTopLevelKey(text, CHECKED_KEYS);
   if (duplicate) {
@@ -59,7 +47,7 @@ export function parseChatRequest(
     );
   }
 
-  const { model, stream } = parsed.data;
+  const { model, stream } = json as { model: string; stream?: boolean };
   const target = aliases.get(model) ?? model;
   // Vertex names Gemini models by publisher; OpenAI-style clients send the bare name.
   const upstreamModel = target.startsWith('gemini-') ? `google/${target}` : target;
@@ -71,61 +59,59 @@ export function parseChatRequest(
   };
 }
 
-function describeIssue(json: object, issue: z.core.$ZodIssue | undefined) {
-  const path = issue?.path ?? [];
-  const param = path.reduce<string>(
-    (name, part) =>
-      typeof part === 'number'
-        ? `${name}[${part}]`
-        : name
-          ? `${name}.${String(part)}`
-          : String(part),
-    '',
-  );
-  const missing = issue?.code === 'invalid_type' && !hasPath(json, path);
-  if (missing) {
+/**
+ * Only what the gateway itself relies on is checked: `model`, `messages` and their roles, and
+ * `stream`. Everything else (tools, extra_body, extra_content, thought signatures, image parts,
+ * unknown fields) is Vertex's to judge and is forwarded byte for byte. Checks run in that order
+ * and the first failure is reported, naming its parameter as OpenAI does (`messages[1].role`).
+ * Written out by hand rather than with a schema library: this runs on every request.
+ */
+function firstProblem(json: Record<string, unknown>) {
+  const { model, messages, stream } = json;
+  if (typeof model !== 'string') return typeProblem(json, 'model', 'a string');
+  if (model === '') {
+    return invalidRequest('invalid_value', "Invalid 'model': it must not be empty.", 'model');
+  }
+  if (!Array.isArray(messages)) return typeProblem(json, 'messages', 'an array');
+  if (messages.length === 0) {
     return invalidRequest(
-      'missing_required_parameter',
-      `Missing required parameter: '${param}'.`,
-      param,
+      'empty_array',
+      "Invalid 'messages': empty array. Expected at least one message.",
+      'messages',
     );
   }
-  switch (issue?.code) {
-    case 'too_small':
-      return param === 'messages'
-        ? invalidRequest(
-            'empty_array',
-            "Invalid 'messages': empty array. Expected at least one message.",
-            param,
-          )
-        : invalidRequest('invalid_value', `Invalid '${param}': it must not be empty.`, param);
-    case 'invalid_value':
+  for (let i = 0; i < messages.length; i++) {
+    const message: unknown = messages[i];
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      return invalidRequest(
+        'invalid_type',
+        `Invalid type for 'messages[${i}]': expected an object.`,
+        `messages[${i}]`,
+      );
+    }
+    const role = (message as { role?: unknown }).role;
+    if (!(ROLES as readonly unknown[]).includes(role)) {
+      const param = `messages[${i}].role`;
       return invalidRequest(
         'invalid_value',
         `Invalid value for '${param}': expected one of ${ROLES.join(', ')}.`,
         param,
       );
-    case 'invalid_type':
-      return invalidRequest(
-        'invalid_type',
-        `Invalid type for '${param}': expected ${expectedType(issue.expected)}.`,
+    }
+  }
+  if (stream !== undefined && typeof stream !== 'boolean') {
+    return typeProblem(json, 'stream', 'a boolean');
+  }
+  return null;
+}
+
+// "Missing" only when the member is absent: a present but mistyped value is a type error.
+function typeProblem(json: object, param: string, expected: string) {
+  return Object.hasOwn(json, param)
+    ? invalidRequest('invalid_type', `Invalid type for '${param}': expected ${expected}.`, param)
+    : invalidRequest(
+        'missing_required_parameter',
+        `Missing required parameter: '${param}'.`,
         param,
       );
-    default:
-      return invalidRequest('invalid_value', `Invalid value for '${param}'.`, param || null);
-  }
-}
-
-// zod leaves the offending input out of its issues, so "absent" is decided from the body itself.
-function hasPath(json: object, path: readonly PropertyKey[]): boolean {
-  let node: unknown = json;
-  for (const part of path) {
-    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, part)) return false;
-    node = (node as Record<PropertyKey, unknown>)[part];
-  }
-  return true;
-}
-
-function expectedType(expected: string): string {
-  return expected === 'object' ? 'an object' : expected === 'array' ? 'an array' : `a ${expected}`;
 }

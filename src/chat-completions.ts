@@ -69,13 +69,13 @@ export function createChatCompletions(
     record.upstream_status = upstreamResponse.status;
     const headers = new Headers({ [LOCATION_HEADER]: result.location });
 
-    if (result.text !== null) {
-      record.usage = usageOfCompletion(result.text);
+    if (result.bytes !== null) {
+      record.usage = usageOfCompletion(result.bytes);
       headers.set(
         'content-type',
         upstreamResponse.headers.get('content-type') ?? 'application/json',
       );
-      return new Response(result.text, { status: upstreamResponse.status, headers });
+      return new Response(result.bytes, { status: upstreamResponse.status, headers });
     }
 
     headers.set('content-type', 'text/event-stream; charset=utf-8');

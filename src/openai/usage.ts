@@ -16,16 +16,24 @@ export function tokenUsage(value: unknown): TokenUsage | undefined {
   return Object.keys(usage).length > 0 ? usage : undefined;
 }
 
+import { lastIndexOfBytes } from '../bytes.ts';
+
+const USAGE_KEY = new TextEncoder().encode('"usage"');
+
 /**
- * The usage of a non-streamed completion. It sits at the end of the document, so only the last
- * `"usage"` member is parsed, not the whole (possibly long) answer.
+ * The usage of a non-streamed completion. It sits at the end of the document, so only the bytes
+ * from the last `"usage"` on are decoded and parsed, not the whole (possibly long) answer.
  */
-export function usageOfCompletion(json: string): TokenUsage | undefined {
-  const key = json.lastIndexOf('"usage"');
-  if (key === -1) return undefined;
-  const start = json.indexOf('{', key);
+export function usageOfCompletion(body: Uint8Array): TokenUsage | undefined {
+  const at = lastIndexOfBytes(body, USAGE_KEY);
+  return at === -1 ? undefined : usageAfter(new TextDecoder().decode(body.subarray(at)));
+}
+
+/** Parses the object that follows the `"usage"` key that `json` starts with. */
+function usageAfter(json: string): TokenUsage | undefined {
+  const start = json.indexOf('{');
   const end = start === -1 ? -1 : endOfObject(json, start);
-  if (end === -1 || /[^\s:]/.test(json.slice(key + 7, start))) return undefined;
+  if (end === -1 || /[^\s:]/.test(json.slice(USAGE_KEY.length, start))) return undefined;
   try {
     return tokenUsage(JSON.parse(json.slice(start, end)));
   } catch {

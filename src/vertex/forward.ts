@@ -15,8 +15,8 @@ export interface ForwardRequest {
 
 /** One attempt's result: a successful upstream response, or an error and whether to retry it. */
 export type AttemptOutcome =
-  /** `text` is the whole body of a non-streamed answer; a stream's body is left unread. */
-  | { ok: true; response: Response; text: string | null }
+  /** `bytes` is the whole body of a non-streamed answer; a stream's body is left unread. */
+  | { ok: true; response: Response; bytes: Uint8Array<ArrayBuffer> | null }
   | {
       ok: false;
       error: GatewayError;
@@ -46,7 +46,7 @@ export async function forwardToVertex(
   }, request.timeoutMs);
 
   let upstream: Response;
-  let text: string | null = null;
+  let bytes: Uint8Array<ArrayBuffer> | null = null;
   try {
     upstream = await doFetch(request.url, {
       method: 'POST',
@@ -63,7 +63,7 @@ export async function forwardToVertex(
     // Vertex sends a non-streamed answer only once it is complete, so reading it whole here
     // costs no latency, proves it arrived intact (a broken one can still be retried), and keeps
     // it under the same deadline as the headers.
-    if (upstream.ok && !request.stream) text = await upstream.text();
+    if (upstream.ok && !request.stream) bytes = new Uint8Array(await upstream.arrayBuffer());
   } catch (error) {
     request.signal.removeEventListener('abort', onClientGone);
     if (timedOut) {
@@ -96,7 +96,7 @@ export async function forwardToVertex(
   } finally {
     clearTimeout(timer);
   }
-  if (upstream.ok) return { ok: true, response: upstream, text };
+  if (upstream.ok) return { ok: true, response: upstream, bytes };
 
   request.signal.removeEventListener('abort', onClientGone);
   if (upstream.status >= 400 && upstream.status <= 599) {

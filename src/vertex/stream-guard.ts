@@ -1,3 +1,4 @@
+import { concatBytes, indexOfBytes } from '../bytes.ts';
 import { errorTypeForStatus, GatewayError } from '../errors.ts';
 
 export type StreamOutcome =
@@ -80,7 +81,7 @@ export function guardEventStream(
 
   /** Handles one upstream chunk; true when something went out to the client. */
   function relay(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) {
-    const data = held ? concat(held, chunk) : chunk;
+    const data = held ? concatBytes(held, chunk) : chunk;
     held = null;
     const cut = afterLastEventEnd(data);
     if (cut === 0 && data.length <= MAX_HELD_BYTES) {
@@ -241,23 +242,4 @@ function parseObject(text: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
-  const first = needle[0];
-  const last = haystack.length - needle.length;
-  for (let i = haystack.indexOf(first as number); i !== -1 && i <= last; ) {
-    let j = 1;
-    while (j < needle.length && haystack[i + j] === needle[j]) j++;
-    if (j === needle.length) return i;
-    i = haystack.indexOf(first as number, i + 1);
-  }
-  return -1;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
 }

@@ -36,7 +36,7 @@ interface CallReport {
 }
 
 export type UpstreamResult =
-  | (CallReport & { ok: true; response: Response; text: string | null })
+  | (CallReport & { ok: true; response: Response; bytes: Uint8Array<ArrayBuffer> | null })
   | (CallReport & { ok: false; error: GatewayError; upstreamStatus: number | null });
 
 /**

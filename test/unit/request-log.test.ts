@@ -189,7 +189,7 @@ describe('usageOfCompletion', () => {
   it('reads the last usage object, skipping braces inside strings', () => {
     const json =
       '{"choices":[{"message":{"content":"a \\"usage\\": {\\"x\\"} }"}}],"usage": {"prompt_tokens":5,"completion_tokens":6,"total_tokens":11,"extra_properties":{"k":"}"}}}';
-    expect(usageOfCompletion(json)).toEqual({
+    expect(usageOfCompletion(new TextEncoder().encode(json))).toEqual({
       prompt_tokens: 5,
       completion_tokens: 6,
       total_tokens: 11,
@@ -199,7 +199,7 @@ describe('usageOfCompletion', () => {
   it.each(['{"choices":[]}', '{"usage":null}', '{"usage":{"prompt_tokens":"x"}}', '{"usage":{'])(
     'gives nothing for %s',
     (json) => {
-      expect(usageOfCompletion(json)).toBeUndefined();
+      expect(usageOfCompletion(new TextEncoder().encode(json))).toBeUndefined();
     },
   );
 });

@@ -6,7 +6,15 @@ import { cors } from './cors.ts';
 import { GatewayError, invalidRequest, notFound } from './errors.ts';
 import { createServiceAccountTokenSource } from './google/access-token.ts';
 import { modelList } from './openai/models.ts';
-import { type RequestLog, requestIdFrom, roundMs, writeRequestLog } from './request-log.ts';
+import {
+  consoleLogSink,
+  type LogSink,
+  type RequestLog,
+  type RequestRecord,
+  requestIdFrom,
+  requestLogLine,
+  roundMs,
+} from './request-log.ts';
 import {
   ENDPOINT_PATTERN,
   isApiVersion,
@@ -26,6 +34,8 @@ export interface GatewayDependencies {
   random?: () => number;
   /** Waits between retries; tests record the delays instead of sleeping. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Receives each request's JSON log line; console.log unless a runtime batches them. */
+  log?: LogSink;
 }
 
 /** The Hono app createGateway returns: its context carries the request's log record. */
@@ -55,7 +65,9 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
         sleep: (ms) => wait(ms, NEVER_ABORTED),
       })
     : null;
-  const chatCompletions = createChatCompletions(config, authenticate, tokenSource, {
+  const sink = deps.log ?? consoleLogSink;
+  const writeLog = (record: RequestRecord) => sink(requestLogLine(record));
+  const chatCompletions = createChatCompletions(config, authenticate, tokenSource, writeLog, {
     fetch: doFetch,
     now: deps.now ?? Date.now,
     random: deps.random ?? Math.random,
@@ -109,7 +121,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     );
     if (!log.deferred) {
       record.total_ms = elapsed;
-      writeRequestLog(record);
+      writeLog(record);
     }
   });
   if (config.corsOrigins === '*' || config.corsOrigins.size > 0) {

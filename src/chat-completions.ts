@@ -4,7 +4,8 @@ import type { AccessTokenSource } from './google/access-token.ts';
 import { parseChatRequest } from './openai/chat-request.ts';
 import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
 import { readBodyText } from './request-body.ts';
-import { type RequestLog, roundMs, writeRequestLog } from './request-log.ts';
+import type { RequestLog, RequestRecord } from './request-log.ts';
+import { roundMs } from './request-log.ts';
 import { guardEventStream } from './vertex/stream-guard.ts';
 import {
   callVertex,
@@ -32,6 +33,7 @@ export function createChatCompletions(
   config: Config,
   authenticate: ClientAuthenticator,
   tokens: AccessTokenSource | null,
+  writeLog: (record: RequestRecord) => void,
   upstream: UpstreamEnvironment,
 ) {
   return async function chatCompletions(context: ChatContext): Promise<Response> {
@@ -88,7 +90,7 @@ export function createChatCompletions(
         record.total_ms = roundMs(performance.now() - context.log.startedAt);
         record.stream_outcome = summary.outcome;
         record.usage = tokenUsage(summary.usage);
-        writeRequestLog(record);
+        writeLog(record);
       },
     });
     return new Response(body, { status: upstreamResponse.status, headers });

@@ -33,8 +33,13 @@ export interface RequestLog {
   deferred: boolean;
 }
 
-export function writeRequestLog(record: RequestRecord): void {
-  console.log(JSON.stringify({ level: 'info', message: 'request', ...record }));
+/** Where log lines go. A runtime may batch them; the default is one console.log each. */
+export type LogSink = (line: string) => void;
+
+export const consoleLogSink: LogSink = (line) => console.log(line);
+
+export function requestLogLine(record: RequestRecord): string {
+  return JSON.stringify({ level: 'info', message: 'request', ...record });
 }
 
 // Callers may correlate with their own id, if it is short and plain enough to log and echo.

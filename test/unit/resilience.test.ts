@@ -477,3 +477,30 @@ describe('region failover', () => {
     );
   });
 });
+
+describe('byte-stream bodies', () => {
+  it('relays a fetch-style byte stream byte for byte, across reads that split events', async () => {
+    const whole = `${event('x'.repeat(20_000))}${event('two')}data: [DONE]\n\n`;
+    const bytes = new TextEncoder().encode(whole);
+    const h = harness({}, () => {
+      let offset = 0;
+      return new Response(
+        new ReadableStream({
+          type: 'bytes',
+          pull(controller) {
+            if (offset >= bytes.length) {
+              controller.close();
+              // A byte source completes a pending BYOB read with zero bytes when it closes.
+              return controller.byobRequest?.respond(0);
+            }
+            // Odd-sized pieces, so reads end mid-event and mid-line.
+            controller.enqueue(bytes.slice(offset, offset + 7_777));
+            offset += 7_777;
+          },
+        }),
+      );
+    });
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    expect(await response.text()).toBe(whole);
+  });
+});

@@ -14,6 +14,7 @@ import {
   requestIdFrom,
   requestLogLine,
   roundMs,
+  serverTiming,
 } from './request-log.ts';
 import {
   ENDPOINT_PATTERN,
@@ -104,6 +105,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
       record: { request_id: requestId, method: c.req.method, route: null },
       startedAt,
       deferred: false,
+      headersSet: false,
     };
     c.set('log', log);
     await next();
@@ -111,14 +113,10 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     const elapsed = roundMs(performance.now() - startedAt);
     record.status = c.res.status;
     record.ttfb_ms = elapsed;
-    c.res.headers.set('x-request-id', requestId);
-    const upstreamMs = record.upstream_ms;
-    c.res.headers.set(
-      'server-timing',
-      upstreamMs === undefined
-        ? `gateway;dur=${elapsed}`
-        : `gateway;dur=${roundMs(Math.max(0, elapsed - upstreamMs))}, upstream;dur=${upstreamMs}`,
-    );
+    if (!log.headersSet) {
+      c.res.headers.set('x-request-id', requestId);
+      c.res.headers.set('server-timing', serverTiming(elapsed, record.upstream_ms));
+    }
     if (!log.deferred) {
       record.total_ms = elapsed;
       writeLog(record);

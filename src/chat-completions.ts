@@ -5,7 +5,7 @@ import { parseChatRequest } from './openai/chat-request.ts';
 import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
 import { readBodyText } from './request-body.ts';
 import type { RequestLog, RequestRecord } from './request-log.ts';
-import { roundMs } from './request-log.ts';
+import { roundMs, serverTiming } from './request-log.ts';
 import { guardEventStream } from './vertex/stream-guard.ts';
 import {
   callVertex,
@@ -69,19 +69,32 @@ export function createChatCompletions(
     }
     const upstreamResponse = result.response;
     record.upstream_status = upstreamResponse.status;
-    const headers = new Headers({ [LOCATION_HEADER]: result.location });
+    // All headers at once, request id and timing included: on Workers each later `set` on a
+    // Response is a call into the runtime.
+    context.log.headersSet = true;
+    const common = {
+      [LOCATION_HEADER]: result.location,
+      'x-request-id': record.request_id,
+      'server-timing': serverTiming(
+        roundMs(performance.now() - context.log.startedAt),
+        record.upstream_ms,
+      ),
+    };
 
     if (result.bytes !== null) {
       record.usage = usageOfCompletion(result.bytes);
-      headers.set(
-        'content-type',
-        upstreamResponse.headers.get('content-type') ?? 'application/json',
-      );
-      return new Response(result.bytes, { status: upstreamResponse.status, headers });
+      const contentType = upstreamResponse.headers.get('content-type') ?? 'application/json';
+      return new Response(result.bytes, {
+        status: upstreamResponse.status,
+        headers: { ...common, 'content-type': contentType },
+      });
     }
 
-    headers.set('content-type', 'text/event-stream; charset=utf-8');
-    headers.set('cache-control', 'no-cache');
+    const headers = {
+      ...common,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+    };
     if (!upstreamResponse.body) return new Response(null, { status: 200, headers });
     context.log.deferred = true;
     const body = guardEventStream(upstreamResponse.body, {

@@ -31,6 +31,15 @@ export interface RequestLog {
   record: RequestRecord;
   startedAt: number;
   deferred: boolean;
+  /** Set when the handler already put x-request-id and server-timing on its response. */
+  headersSet: boolean;
+}
+
+/** The `server-timing` value: the gateway's own time, and the wait for Google when there was one. */
+export function serverTiming(elapsedMs: number, upstreamMs: number | undefined): string {
+  return upstreamMs === undefined
+    ? `gateway;dur=${elapsedMs}`
+    : `gateway;dur=${roundMs(Math.max(0, elapsedMs - upstreamMs))}, upstream;dur=${upstreamMs}`;
 }
 
 /** Where log lines go. A runtime may batch them; the default is one console.log each. */

@@ -19,6 +19,8 @@ export function tokenUsage(value: unknown): TokenUsage | undefined {
 import { lastIndexOfBytes } from '../bytes.ts';
 
 const USAGE_KEY = new TextEncoder().encode('"usage"');
+// Made once: constructing a decoder costs more than decoding a usage object.
+const decoder = new TextDecoder();
 
 /**
  * The usage of a non-streamed completion. It sits at the end of the document, so only the bytes
@@ -26,7 +28,7 @@ const USAGE_KEY = new TextEncoder().encode('"usage"');
  */
 export function usageOfCompletion(body: Uint8Array): TokenUsage | undefined {
   const at = lastIndexOfBytes(body, USAGE_KEY);
-  return at === -1 ? undefined : usageAfter(new TextDecoder().decode(body.subarray(at)));
+  return at === -1 ? undefined : usageAfter(decoder.decode(body.subarray(at)));
 }
 
 /** Parses the object that follows the `"usage"` key that `json` starts with. */

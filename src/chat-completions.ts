@@ -64,7 +64,8 @@ export function createChatCompletions(
     record.location = result.location;
     if (!result.ok) {
       record.upstream_status = result.upstreamStatus;
-      result.error.headers[LOCATION_HEADER] = result.location;
+      // Only an answer that reached Vertex names a location; a failed token exchange did not.
+      if (result.attempts > 0) result.error.headers[LOCATION_HEADER] = result.location;
       throw result.error;
     }
     const upstreamResponse = result.response;

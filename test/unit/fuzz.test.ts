@@ -1,7 +1,5 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createGateway } from '../../src/app.ts';
-import { parseConfig } from '../../src/config.ts';
 import {
   allowedTarget,
   type BodyCase,
@@ -20,15 +18,8 @@ import {
   VALID_BODY,
   vertexPath,
 } from '../support/fuzz.ts';
-import {
-  fakeFetch,
-  GOOGLE_TOKEN_URI,
-  jsonResponse,
-  KEY_PROJECT,
-  keyFileJson,
-  type RecordedCall,
-  tokenResponse,
-} from './helpers.ts';
+import { GATEWAY_KEY, type Harness, harness } from './gateway-harness.ts';
+import { GOOGLE_TOKEN_URI, jsonResponse, KEY_PROJECT, type RecordedCall } from './helpers.ts';
 
 // Property: whatever the body (and whatever the Vertex path parameters), the gateway answers
 // either a 4xx in OpenAI's error shape with nothing sent anywhere (no token exchange, no Vertex
@@ -39,7 +30,6 @@ import {
 // The seed is random per run; fast-check prints it with the shrunk counterexample. Replay a
 // failure with FUZZ_SEED=<seed> (and FUZZ_PATH from the report, if any).
 
-const GATEWAY_KEY = 'gw-fuzz-key-7c21';
 // A few seconds on an idle machine; generous for a busy one (the default 5 s is not).
 const TIMEOUT = 60_000;
 const FUZZ_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
@@ -59,21 +49,13 @@ const COMPLETION = {
 const SSE =
   'data: {"id":"fuzz","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n';
 
-function harness() {
-  const fake = fakeFetch((call) => {
-    if (call.url === GOOGLE_TOKEN_URI) return tokenResponse('ya29.fuzz-token');
-    const streamed = /"stream"\s*:\s*true/.test(call.body);
-    return streamed
+/** The shared gateway harness, with a Vertex that answers in the shape the body asked for. */
+const fuzzHarness = () =>
+  harness({}, (call) =>
+    /"stream"\s*:\s*true/.test(call.body)
       ? new Response(SSE, { headers: { 'content-type': 'text/event-stream' } })
-      : jsonResponse(COMPLETION);
-  });
-  const app = createGateway(
-    parseConfig({ GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson(), GATEWAY_API_KEYS: GATEWAY_KEY }),
-    { fetch: fake.fetch },
+      : jsonResponse(COMPLETION),
   );
-  return { app, calls: fake.calls };
-}
-type Harness = ReturnType<typeof harness>;
 
 function vertexUrl(t: PathParts): string {
   const host =
@@ -179,7 +161,7 @@ describe('fuzzed request bodies', () => {
   it(
     'the hand-written corpus: 4xx in OpenAI shape, or forwarded intact when valid',
     async () => {
-      const h = harness();
+      const h = fuzzHarness();
       const counts = tally();
       const corpus = nastyBodies();
       for (const c of corpus) {
@@ -198,7 +180,7 @@ describe('fuzzed request bodies', () => {
   it(
     '4 000 generated bodies: 4xx in OpenAI shape, or forwarded intact when valid',
     async () => {
-      const h = harness();
+      const h = fuzzHarness();
       const counts = tally();
       await fc.assert(
         fc.asyncProperty(bodyCase, fc.boolean(), (c, vertexRoute) =>
@@ -224,7 +206,7 @@ describe('fuzzed Vertex path parameters', () => {
   it(
     'every hostile segment, in each position: refused with no upstream call',
     async () => {
-      const h = harness();
+      const h = fuzzHarness();
       const counts = tally();
       const valid = bodyCaseOf('valid', utf8(VALID_BODY), null);
       // Far longer than any HTTP front end would pass on (those are for the e2e suite to meet).
@@ -247,7 +229,7 @@ describe('fuzzed Vertex path parameters', () => {
   it(
     '3 000 generated paths and bodies: 4xx unless both are valid, then the right URL',
     async () => {
-      const h = harness();
+      const h = fuzzHarness();
       const counts = tally();
       const generated = fc.tuple(
         pathParts(KEY_PROJECT),

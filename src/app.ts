@@ -48,6 +48,8 @@ const OPENAI_ROUTE = '/v1/chat/completions';
 const VERTEX_ROUTE =
   '/:version/projects/:project/locations/:location/endpoints/:endpoint/chat/completions';
 const MODELS_ROUTE = '/v1/models';
+// Model ids contain slashes (`google/gemini-2.5-flash`).
+const MODEL_ROUTE = `${MODELS_ROUTE}/:model{.+}`;
 
 /**
  * Builds the gateway from a parsed Config. Build it once per isolate: the token cache and the
@@ -133,7 +135,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     await authenticate(c.req.header('authorization'));
     return c.json(models);
   });
-  app.get(`${MODELS_ROUTE}/:model{.+}`, async (c) => {
+  app.get(MODEL_ROUTE, async (c) => {
     c.get('log').record.route = `${MODELS_ROUTE}/:model`;
     await authenticate(c.req.header('authorization'));
     const id = c.req.param('model');
@@ -189,7 +191,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
       throw methodNotAllowed(c.req.method, 'POST');
     });
   }
-  for (const path of ['/healthz', MODELS_ROUTE, `${MODELS_ROUTE}/:model{.+}`]) {
+  for (const path of ['/healthz', MODELS_ROUTE, MODEL_ROUTE]) {
     app.all(path, (c) => {
       throw methodNotAllowed(c.req.method, 'GET, HEAD');
     });

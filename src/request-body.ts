@@ -1,3 +1,4 @@
+import { concatBytes } from './bytes.ts';
 import { GatewayError } from './errors.ts';
 
 /**
@@ -29,13 +30,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     }
     chunks.push(value);
   }
-  const whole = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(whole);
+  return new TextDecoder().decode(concatBytes(chunks));
 }
 
 function requestTooLarge(maxBytes: number): GatewayError {

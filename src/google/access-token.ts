@@ -101,8 +101,8 @@ export function createServiceAccountTokenSource(
     for (let retry = 0; ; retry++) {
       const attempt = await exchangeOnce(timeoutMs - (Date.now() - startedAt));
       if ('token' in attempt) return attempt;
-      const delay = retryDelayMs(retry, attempt.retryAfter, random, now);
       if (!attempt.transient || retry >= maxRetries) throw attempt.error;
+      const delay = retryDelayMs(retry, attempt.retryAfter, random, now);
       if (Date.now() - startedAt + delay >= timeoutMs) throw attempt.error;
       await wait(delay);
     }

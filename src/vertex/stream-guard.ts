@@ -81,7 +81,7 @@ export function guardEventStream(
 
   /** Handles one upstream chunk; true when something went out to the client. */
   function relay(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) {
-    const data = held ? concatBytes(held, chunk) : chunk;
+    const data = held ? concatBytes([held, chunk]) : chunk;
     held = null;
     const cut = afterLastEventEnd(data);
     let whole = data;

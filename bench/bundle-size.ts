@@ -3,7 +3,7 @@
  * Builds it with `wrangler deploy --dry-run` (a few seconds, no network), prints the size and
  * exits 1 when it is over the limit.
  *
- *   node bench/bundle-size.ts
+ *   npm run check:bundle
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

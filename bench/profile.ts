@@ -5,7 +5,7 @@
  * gateway − floor is what the gateway's code adds. Profiles are saved to .bench/profiles/ for
  * Chrome DevTools (Performance → Load profile).
  *
- *   node bench/profile.ts [--legs gateway-deno,floor-deno,...] [--modes json,stream]
+ *   npm run bench:profile -- [--legs gateway-deno,floor-deno,...] [--modes json,stream]
  *                         [--seconds 5] [--top 20]
  *
  * The workerd bundle is built unminified here, so function names stay readable.

@@ -1,11 +1,15 @@
 import { Hono } from 'hono';
 import { createClientAuthenticator } from './auth/client-auth.ts';
+import { allowsModel } from './auth/key-policy.ts';
 import { createChatCompletions } from './chat-completions.ts';
 import type { Config } from './config.ts';
 import { cors } from './cors.ts';
 import { GatewayError, invalidRequest, notFound } from './errors.ts';
-import { createServiceAccountTokenSource } from './google/access-token.ts';
-import { modelList } from './openai/models.ts';
+import { createGoogleAuth } from './google/google-auth.ts';
+import { createMemoryRateLimiter } from './limits/memory-rate-limiter.ts';
+import type { RateLimiter } from './limits/rate-limiter.ts';
+import { withPublisher } from './openai/model-name.ts';
+import { type ModelEntry, modelList } from './openai/models.ts';
 import {
   consoleLogSink,
   type LogSink,
@@ -37,12 +41,29 @@ export interface GatewayDependencies {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Receives each request's JSON log line; console.log unless a runtime batches them. */
   log?: LogSink;
+  /**
+   * Counts requests for keys with an `rpm` limit. In memory (per isolate) unless the runtime
+   * offers a shared store: a Durable Object on Workers, Deno KV on Deno Deploy.
+   */
+  rateLimiter?: RateLimiter;
+}
+
+interface ModelListBody {
+  object: 'list';
+  data: ModelEntry[];
 }
 
 /** The Hono app createGateway returns: its context carries the request's log record. */
 export type GatewayApp = Hono<{ Variables: { log: RequestLog } }>;
 
 const NEVER_ABORTED = new AbortController().signal;
+
+const SELF_SIGNED_REFUSED_LINE = JSON.stringify({
+  level: 'warn',
+  message:
+    'Vertex AI refused the self-signed JWT (HTTP 401): this isolate uses the token exchange from now on. Set GOOGLE_AUTH_MODE=exchange to skip the first attempt.',
+  event: 'self_signed_jwt_refused',
+});
 
 const OPENAI_ROUTE = '/v1/chat/completions';
 const VERTEX_ROUTE =
@@ -60,25 +81,55 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
   const doFetch: typeof fetch = deps.fetch ?? ((input, init) => fetch(input, init));
   const authenticate = createClientAuthenticator(config);
   const wait = deps.sleep ?? sleep;
+  const sink = deps.log ?? consoleLogSink;
   const tokenSource = config.serviceAccount
-    ? createServiceAccountTokenSource(config.serviceAccount, {
+    ? createGoogleAuth(config.serviceAccount, config.googleAuthMode, {
         fetch: doFetch,
         now: deps.now,
         random: deps.random,
         sleep: (ms) => wait(ms, NEVER_ABORTED),
+        onSelfSignedRefused: () => sink(SELF_SIGNED_REFUSED_LINE),
       })
     : null;
-  const sink = deps.log ?? consoleLogSink;
   const writeLog = (record: RequestRecord) => sink(requestLogLine(record));
-  const chatCompletions = createChatCompletions(config, authenticate, tokenSource, writeLog, {
-    fetch: doFetch,
-    now: deps.now ?? Date.now,
-    random: deps.random ?? Math.random,
-    sleep: wait,
-    limits: config.upstream,
-    upstreamOrigin: config.upstreamOrigin,
-  });
-  const models = { object: 'list', data: modelList(config.models, config.modelAliases) };
+  const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter();
+  const chatCompletions = createChatCompletions(
+    config,
+    authenticate,
+    tokenSource,
+    writeLog,
+    rateLimiter,
+    {
+      fetch: doFetch,
+      now: deps.now ?? Date.now,
+      random: deps.random ?? Math.random,
+      sleep: wait,
+      limits: config.upstream,
+      upstreamOrigin: config.upstreamOrigin,
+    },
+  );
+  const models: ModelListBody = {
+    object: 'list',
+    data: modelList(config.models, config.modelAliases),
+  };
+  // A key limited to some models sees only those; lists are built once per key name.
+  const modelsByKey = new Map<string, ModelListBody>();
+
+  async function modelsFor(authorization: string | undefined, log: RequestLog) {
+    const client = await authenticate(authorization);
+    const policy = client.kind === 'service-account' ? client.policy : null;
+    if (!policy) return models;
+    log.record.key_name = policy.name;
+    let list = modelsByKey.get(policy.name);
+    if (!list) {
+      const data = models.data.filter((entry) =>
+        allowsModel(policy, withPublisher(config.modelAliases.get(entry.id) ?? entry.id)),
+      );
+      list = { object: 'list', data };
+      modelsByKey.set(policy.name, list);
+    }
+    return list;
+  }
 
   function defaultTargets(): VertexTarget[] {
     if (!config.defaultProject) {
@@ -131,15 +182,16 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get(MODELS_ROUTE, async (c) => {
-    c.get('log').record.route = MODELS_ROUTE;
-    await authenticate(c.req.header('authorization'));
-    return c.json(models);
+    const log = c.get('log');
+    log.record.route = MODELS_ROUTE;
+    return c.json(await modelsFor(c.req.header('authorization'), log));
   });
   app.get(MODEL_ROUTE, async (c) => {
-    c.get('log').record.route = `${MODELS_ROUTE}/:model`;
-    await authenticate(c.req.header('authorization'));
+    const log = c.get('log');
+    log.record.route = `${MODELS_ROUTE}/:model`;
+    const { data } = await modelsFor(c.req.header('authorization'), log);
     const id = c.req.param('model');
-    const model = models.data.find((entry) => entry.id === id);
+    const model = data.find((entry) => entry.id === id);
     if (!model) {
       throw new GatewayError(
         404,

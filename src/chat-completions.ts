@@ -1,6 +1,8 @@
 import type { ClientAuthenticator } from './auth/client-auth.ts';
+import { enforceModel, enforceProject, enforceRateLimit } from './auth/key-enforcement.ts';
 import type { Config } from './config.ts';
 import type { AccessTokenSource } from './google/access-token.ts';
+import type { RateLimiter } from './limits/rate-limiter.ts';
 import { parseChatRequest } from './openai/chat-request.ts';
 import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
 import { readBodyText } from './request-body.ts';
@@ -34,13 +36,18 @@ export function createChatCompletions(
   authenticate: ClientAuthenticator,
   tokens: AccessTokenSource | null,
   writeLog: (record: RequestRecord) => void,
+  rateLimiter: RateLimiter,
   upstream: UpstreamEnvironment,
 ) {
   return async function chatCompletions(context: ChatContext): Promise<Response> {
     const { request } = context;
     const { record } = context.log;
     const client = await authenticate(request.headers.get('authorization') ?? undefined);
+    const policy = client.kind === 'service-account' ? client.policy : null;
+    if (policy) record.key_name = policy.name;
     const targets = context.resolveTargets();
+    // Every target is in the same project: failover changes only the location.
+    if (policy) enforceProject(policy, (targets[0] as VertexTarget).project);
     const chat = parseChatRequest(
       await readBodyText(request, config.maxRequestBytes),
       config.modelAliases,
@@ -48,6 +55,10 @@ export function createChatCompletions(
     record.model = chat.requestedModel;
     record.upstream_model = chat.model;
     record.stream = chat.stream;
+    if (policy) enforceModel(policy, chat.requestedModel, chat.model);
+    // Counted last, so a request refused for its own content does not use up the key's minute.
+    const limitHeaders =
+      policy?.rpm != null ? await enforceRateLimit(rateLimiter, policy, policy.rpm) : null;
 
     let credential: GoogleCredential;
     if (client.kind === 'passthrough') credential = client;
@@ -74,6 +85,7 @@ export function createChatCompletions(
     // Response is a call into the runtime.
     context.log.headersSet = true;
     const common = {
+      ...limitHeaders,
       [LOCATION_HEADER]: result.location,
       'x-request-id': record.request_id,
       'server-timing': serverTiming(

@@ -1,5 +1,7 @@
 import * as z from 'zod/mini';
+import { type KeyPolicy, parseKeyPolicies } from './auth/key-policy.ts';
 import { parseServiceAccountKey, type ServiceAccountKey } from './google/service-account-key.ts';
+import { MODEL_NAME } from './openai/model-name.ts';
 import { isAllowedOutboundUrl } from './url-policy.ts';
 import { LOCATION_PATTERN, PROJECT_PATTERN } from './vertex/path-params.ts';
 
@@ -8,6 +10,10 @@ export interface Config {
   serviceAccount: ServiceAccountKey | null;
   /** Keys clients present as `Authorization: Bearer <key>`. */
   clientKeys: readonly string[];
+  /** Keys known by their SHA-256, each with its own models, projects and rate limit. */
+  keyPolicies: readonly KeyPolicy[];
+  /** How the service account authenticates to Vertex: a token exchange, or a self-signed JWT. */
+  googleAuthMode: GoogleAuthMode;
   allowTokenPassthrough: boolean;
   defaultProject: string | null;
   defaultLocation: string;
@@ -27,6 +33,8 @@ export interface Config {
   /** Browser origins allowed to call the gateway; `'*'` allows any. */
   corsOrigins: '*' | ReadonlySet<string>;
 }
+
+export type GoogleAuthMode = 'exchange' | 'self-signed';
 
 export interface UpstreamLimits {
   /** Retries after the first attempt, per location. */
@@ -59,7 +67,6 @@ export const DEFAULT_MODELS = [
   'google/gemini-2.5-flash-lite',
 ];
 
-const MODEL_NAME = /^[A-Za-z0-9][\w.:@/-]{0,199}$/;
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
 /** A setting that cannot be used. Names the variable, never its value: values may be secrets. */
@@ -158,12 +165,33 @@ const aliasMap = z.pipe(
   }),
 );
 
+const keyPolicies = z.pipe(
+  optionalText,
+  z.transform((v, ctx) => {
+    if (v === undefined) return [];
+    try {
+      return parseKeyPolicies(v);
+    } catch (error) {
+      ctx.issues.push({ code: 'custom', message: (error as Error).message, input: null });
+      return [];
+    }
+  }),
+);
+
+const GOOGLE_AUTH_MODES: readonly string[] = ['exchange', 'self-signed'] satisfies GoogleAuthMode[];
+
 const matching = (pattern: RegExp, error: string) =>
   optionalText.check(z.refine((v) => v === undefined || pattern.test(v), { error }));
 
 const EnvSchema = z.object({
   GOOGLE_SERVICE_ACCOUNT_KEY: optionalText,
   GATEWAY_API_KEYS: commaList,
+  GATEWAY_KEYS: keyPolicies,
+  GOOGLE_AUTH_MODE: optionalText.check(
+    z.refine((v) => v === undefined || GOOGLE_AUTH_MODES.includes(v), {
+      error: 'must be "exchange" or "self-signed"',
+    }),
+  ),
   ALLOW_TOKEN_PASSTHROUGH: booleanVariable,
   VERTEX_PROJECT: matching(PROJECT_PATTERN, 'is not a Google Cloud project id or number'),
   VERTEX_LOCATION: matching(
@@ -229,10 +257,18 @@ export function parseConfig(env: Record<string, unknown>): Config {
       throw new ConfigError('GOOGLE_SERVICE_ACCOUNT_KEY', (error as Error).message);
     }
   }
-  if (vars.GATEWAY_API_KEYS.length > 0 && !serviceAccount) {
+  for (const variable of ['GATEWAY_API_KEYS', 'GATEWAY_KEYS'] as const) {
+    if (vars[variable].length > 0 && !serviceAccount) {
+      throw new ConfigError(
+        variable,
+        'is set but GOOGLE_SERVICE_ACCOUNT_KEY is not: the gateway needs a service account to call Vertex AI for clients that present a gateway key',
+      );
+    }
+  }
+  if (vars.GOOGLE_AUTH_MODE === 'self-signed' && !serviceAccount) {
     throw new ConfigError(
-      'GATEWAY_API_KEYS',
-      'is set but GOOGLE_SERVICE_ACCOUNT_KEY is not: the gateway needs a service account to call Vertex AI for clients that present a gateway key',
+      'GOOGLE_AUTH_MODE',
+      'is "self-signed" but GOOGLE_SERVICE_ACCOUNT_KEY is not set: only a service account can sign its own JWT',
     );
   }
 
@@ -244,15 +280,30 @@ export function parseConfig(env: Record<string, unknown>): Config {
     );
   }
   const allowed = vars.VERTEX_ALLOWED_PROJECTS;
+  const allowedProjects: Config['allowedProjects'] = allowed.includes('*')
+    ? '*'
+    : new Set(allowed.length > 0 ? allowed : defaultProject ? [defaultProject] : []);
+  for (const policy of vars.GATEWAY_KEYS) {
+    const outside = [...(policy.projects ?? [])].find(
+      (project) =>
+        allowedProjects !== '*' && !allowedProjects.has(project) && project !== defaultProject,
+    );
+    if (outside !== undefined) {
+      throw new ConfigError(
+        'GATEWAY_KEYS',
+        `entry "${policy.name}" lists project "${outside}", which the gateway does not serve: add it to VERTEX_ALLOWED_PROJECTS`,
+      );
+    }
+  }
   return {
     serviceAccount,
     clientKeys: vars.GATEWAY_API_KEYS,
+    keyPolicies: vars.GATEWAY_KEYS,
+    googleAuthMode: (vars.GOOGLE_AUTH_MODE ?? 'exchange') as GoogleAuthMode,
     allowTokenPassthrough: vars.ALLOW_TOKEN_PASSTHROUGH,
     defaultProject,
     defaultLocation: vars.VERTEX_LOCATION ?? 'us-central1',
-    allowedProjects: allowed.includes('*')
-      ? '*'
-      : new Set(allowed.length > 0 ? allowed : defaultProject ? [defaultProject] : []),
+    allowedProjects,
     upstreamOrigin: vars.VERTEX_BASE_URL ? new URL(vars.VERTEX_BASE_URL).origin : null,
     fallbackLocations: vars.VERTEX_FALLBACK_LOCATIONS,
     upstream: {

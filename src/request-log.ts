@@ -9,6 +9,8 @@ export interface RequestRecord {
   method: string;
   /** The route pattern matched, not the raw path. */
   route: string | null;
+  /** The GATEWAY_KEYS entry's name, when the caller used one. Never the key. */
+  key_name?: string;
   model?: string;
   upstream_model?: string;
   stream?: boolean;

@@ -1,10 +1,14 @@
 import type { Config } from '../config.ts';
 import { GatewayError } from '../errors.ts';
 import { secretsEqual } from './constant-time.ts';
+import type { KeyPolicy } from './key-policy.ts';
 
-/** Whose Google credential pays for a request. */
+/**
+ * Whose Google credential pays for a request. A gateway key from GATEWAY_KEYS brings its policy;
+ * one from GATEWAY_API_KEYS has none (it may do whatever the gateway allows).
+ */
 export type UpstreamCredential =
-  | { kind: 'service-account' }
+  | { kind: 'service-account'; policy: KeyPolicy | null }
   | { kind: 'passthrough'; accessToken: string };
 
 export type ClientAuthenticator = (
@@ -12,6 +16,7 @@ export type ClientAuthenticator = (
 ) => Promise<UpstreamCredential>;
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+const PLAIN_KEY: UpstreamCredential = { kind: 'service-account', policy: null };
 
 /**
  * Decides who the caller is from `Authorization: Bearer <key>`. A gateway key (compared in
@@ -22,7 +27,31 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 export function createClientAuthenticator(config: Config): ClientAuthenticator {
   const encoder = new TextEncoder();
   const knownKeys = config.clientKeys.map((key) => encoder.encode(key));
-  const configured = config.clientKeys.length > 0 || config.allowTokenPassthrough;
+  const configured =
+    config.clientKeys.length > 0 || config.keyPolicies.length > 0 || config.allowTokenPassthrough;
+  const policiesByHash = new Map(config.keyPolicies.map((policy) => [policy.sha256, policy]));
+  // Keys already seen to match, so each costs one digest per isolate rather than per request.
+  // Only matches are kept: there are as many as configured entries, however many guesses arrive.
+  const matchedKeys = new Map<string, UpstreamCredential>();
+
+  /**
+   * A hashed key is found by the SHA-256 of what was presented. A lookup by digest reveals
+   * nothing usable about the key through timing: the digest of a near miss is unrelated to it.
+   */
+  async function hashedKey(
+    presented: string,
+    bytes: Uint8Array<ArrayBuffer>,
+  ): Promise<UpstreamCredential | null> {
+    if (policiesByHash.size === 0) return null;
+    const known = matchedKeys.get(presented);
+    if (known) return known;
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const policy = policiesByHash.get(toHex(digest));
+    if (!policy) return null;
+    const credential: UpstreamCredential = { kind: 'service-account', policy };
+    matchedKeys.set(presented, credential);
+    return credential;
+  }
 
   return async function authenticateClient(authorization) {
     if (!configured) {
@@ -30,7 +59,7 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
         503,
         'server_error',
         'gateway_not_configured',
-        'This gateway is not configured to accept requests: set GATEWAY_API_KEYS (with GOOGLE_SERVICE_ACCOUNT_KEY) or ALLOW_TOKEN_PASSTHROUGH=true.',
+        'This gateway is not configured to accept requests: set GATEWAY_KEYS or GATEWAY_API_KEYS (with GOOGLE_SERVICE_ACCOUNT_KEY), or ALLOW_TOKEN_PASSTHROUGH=true.',
       );
     }
     if (!authorization) {
@@ -54,7 +83,9 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
     let matched = false;
     // Every key is compared, so the time does not tell which one (if any) was close.
     for (const known of knownKeys) matched = secretsEqual(presentedBytes, known) || matched;
-    if (matched) return { kind: 'service-account' };
+    if (matched) return PLAIN_KEY;
+    const hashed = await hashedKey(presented, presentedBytes);
+    if (hashed) return hashed;
     if (config.allowTokenPassthrough) return { kind: 'passthrough', accessToken: presented };
     throw new GatewayError(
       401,
@@ -63,4 +94,12 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
       'Incorrect API key provided.',
     );
   };
+}
+
+const HEX_DIGITS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+function toHex(bytes: Uint8Array): string {
+  let hex = '';
+  for (const byte of bytes) hex += HEX_DIGITS[byte];
+  return hex;
 }

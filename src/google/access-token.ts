@@ -1,7 +1,15 @@
-import { importPKCS8, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import { GatewayError } from '../errors.ts';
 import { retryDelayMs, sleep } from '../vertex/retry-policy.ts';
+import {
+  type AccessTokenSource,
+  type CachedToken,
+  createCachedCredential,
+} from './cached-credential.ts';
 import type { ServiceAccountKey } from './service-account-key.ts';
+import { createSigningKey } from './signing-key.ts';
+
+export type { AccessTokenSource } from './cached-credential.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -10,13 +18,6 @@ const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const ASSERTION_LIFETIME_S = 3600;
 // Google's tokens live an hour (12 at most, by org policy); never trust a larger promise.
 const MAX_TOKEN_LIFETIME_S = 12 * 3600;
-
-export interface AccessTokenSource {
-  /** A valid Google access token, from the cache or one fresh exchange shared by all callers. */
-  getToken(): Promise<string>;
-  /** Forget `token` if it is the cached one (Vertex said it is no longer valid). */
-  invalidate(token: string): void;
-}
 
 export interface TokenSourceOptions {
   fetch?: typeof fetch;
@@ -27,28 +28,14 @@ export interface TokenSourceOptions {
   maxRetries?: number;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
-}
-
-interface CachedToken {
-  token: string;
-  refreshAt: number;
-}
-
-interface Exchange {
-  promise: Promise<CachedToken>;
-  startedAt: number;
+  /** The imported key, shared with the self-signed JWT source when both exist. */
+  signingKey?: () => Promise<CryptoKey>;
 }
 
 /**
- * Service-account credentials: an RS256 assertion signed with the key (imported once), exchanged
- * at the key's `token_uri`. The token is cached in memory per isolate. Concurrent cold requests
- * share one exchange; the shared promise settles to plain data, read entirely inside the
- * exchange, so no I/O object crosses from one request to another (which Workers forbids).
- * A failed exchange is not cached: the next request tries again.
- *
- * On Workers, an exchange belongs to the request that started it: if that client disconnects,
- * the runtime may cancel it and every continuation waiting on it. So no waiter trusts a shared
- * exchange longer than `timeoutMs` on its own clock; past that, it starts a fresh one.
+ * Service-account credentials: an RS256 assertion signed with the key, exchanged at the key's
+ * `token_uri` for an access token, which is cached per isolate and shared by concurrent cold
+ * requests (see createCachedCredential).
  */
 export function createServiceAccountTokenSource(
   key: ServiceAccountKey,
@@ -60,25 +47,7 @@ export function createServiceAccountTokenSource(
   const maxRetries = options.maxRetries ?? 2;
   const random = options.random ?? Math.random;
   const wait = options.sleep ?? ((ms: number) => sleep(ms, NEVER_ABORTED));
-  let signingKey: CryptoKey | null = null;
-  let cached: CachedToken | null = null;
-  let inflight: Exchange | null = null;
-
-  // Only exchanges import the key, and they run one at a time, so it is imported once. It is
-  // kept as a value, not a promise, for the same cross-request reason as the token itself.
-  async function importSigningKey(): Promise<CryptoKey> {
-    try {
-      signingKey ??= await importPKCS8(key.privateKeyPem, 'RS256');
-    } catch {
-      throw new GatewayError(
-        500,
-        'server_error',
-        'invalid_service_account_key',
-        'The service-account private key could not be imported as an RSA key.',
-      );
-    }
-    return signingKey;
-  }
+  const signingKey = options.signingKey ?? createSigningKey(key);
 
   async function signAssertion(): Promise<string> {
     const issuedAt = Math.floor(now() / 1000);
@@ -88,7 +57,7 @@ export function createServiceAccountTokenSource(
       .setAudience(key.tokenUri)
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + ASSERTION_LIFETIME_S)
-      .sign(await importSigningKey());
+      .sign(await signingKey());
   }
 
   /**
@@ -159,57 +128,10 @@ export function createServiceAccountTokenSource(
     return { token: accessToken, refreshAt: now() + lifetimeMs - margin };
   }
 
-  function startExchange(): Exchange {
-    const started: Exchange = {
-      startedAt: Date.now(),
-      promise: exchange()
-        .then((fresh) => {
-          cached = fresh;
-          return fresh;
-        })
-        .finally(() => {
-          if (inflight === started) inflight = null;
-        }),
-    };
-    return started;
-  }
-
-  return {
-    async getToken() {
-      // Twice at most: the shared exchange, then, if that one went quiet, our own.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        if (cached && now() < cached.refreshAt) return cached.token;
-        if (!inflight || Date.now() - inflight.startedAt >= timeoutMs) inflight = startExchange();
-        const current = inflight;
-        const fresh = await withinDeadline(
-          current.promise,
-          timeoutMs - (Date.now() - current.startedAt),
-        );
-        if (fresh) return fresh.token;
-        if (inflight === current) inflight = null;
-      }
-      throw exchangeTimedOut();
-    },
-    invalidate(token) {
-      if (cached?.token === token) cached = null;
-    },
-  };
+  return createCachedCredential(exchange, { now, timeoutMs, timedOut: exchangeTimedOut });
 }
 
 const NEVER_ABORTED = new AbortController().signal;
-
-/** Settles with the promise's value, or with null once `ms` pass on this caller's own timer. */
-async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function readJson(response: Response): Promise<Record<string, unknown> | null> {
   try {

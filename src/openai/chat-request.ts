@@ -1,5 +1,6 @@
 import { invalidRequest } from '../errors.ts';
 import { hasDuplicateTopLevelKey, replaceTopLevelString } from './json-splice.ts';
+import { withPublisher } from './model-name.ts';
 
 // OpenAI's roles; `function` is deprecated but still sent by older clients.
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
@@ -48,9 +49,7 @@ export function parseChatRequest(
   }
 
   const { model, stream } = json as { model: string; stream?: boolean };
-  const target = aliases.get(model) ?? model;
-  // Vertex names Gemini models by publisher; OpenAI-style clients send the bare name.
-  const upstreamModel = target.startsWith('gemini-') ? `google/${target}` : target;
+  const upstreamModel = withPublisher(aliases.get(model) ?? model);
   return {
     requestedModel: model,
     model: upstreamModel,

@@ -72,14 +72,24 @@ describe('createClientAuthenticator', () => {
     });
 
     it('accepts every configured key as the service account', async () => {
-      await expect(authenticate(`Bearer ${KEY_A}`)).resolves.toEqual({ kind: 'service-account' });
-      await expect(authenticate(`Bearer ${KEY_B}`)).resolves.toEqual({ kind: 'service-account' });
+      await expect(authenticate(`Bearer ${KEY_A}`)).resolves.toEqual({
+        kind: 'service-account',
+        policy: null,
+      });
+      await expect(authenticate(`Bearer ${KEY_B}`)).resolves.toEqual({
+        kind: 'service-account',
+        policy: null,
+      });
     });
 
     it('accepts any case of the scheme and surrounding blanks', async () => {
-      await expect(authenticate(`bearer ${KEY_A}`)).resolves.toEqual({ kind: 'service-account' });
+      await expect(authenticate(`bearer ${KEY_A}`)).resolves.toEqual({
+        kind: 'service-account',
+        policy: null,
+      });
       await expect(authenticate(`BEARER \t${KEY_B}  `)).resolves.toEqual({
         kind: 'service-account',
+        policy: null,
       });
     });
   });
@@ -104,7 +114,10 @@ describe('createClientAuthenticator', () => {
       const authenticate = createClientAuthenticator(
         config({ clientKeys: [KEY_A], allowTokenPassthrough: true }),
       );
-      await expect(authenticate(`Bearer ${KEY_A}`)).resolves.toEqual({ kind: 'service-account' });
+      await expect(authenticate(`Bearer ${KEY_A}`)).resolves.toEqual({
+        kind: 'service-account',
+        policy: null,
+      });
       await expect(authenticate('Bearer ya29.other')).resolves.toEqual({
         kind: 'passthrough',
         accessToken: 'ya29.other',

@@ -1,6 +1,6 @@
 /** A gateway over a fake fetch that plays both Google's token endpoint and Vertex. */
 import { expect } from 'vitest';
-import { createGateway } from '../../src/app.ts';
+import { createGateway, type GatewayDependencies } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import {
   type FakeHandler,
@@ -27,6 +27,10 @@ export const COMPLETION = {
 };
 export const DEFAULT_URL = `https://us-central1-aiplatform.googleapis.com/v1/projects/${KEY_PROJECT}/locations/us-central1/endpoints/openapi/chat/completions`;
 
+/** Vertex's error answer: Google's `{"error":{code,message,status}}` object. */
+export const googleError = (code: number, status: string, message = `${status} from Google`) =>
+  jsonResponse({ error: { code, message, status } }, code);
+
 export interface Harness {
   app: ReturnType<typeof createGateway>;
   calls: RecordedCall[];
@@ -41,6 +45,7 @@ export function harness(
   env: Record<string, unknown> = {},
   vertex: FakeHandler = () => jsonResponse(COMPLETION),
   tokenEndpoint: FakeHandler = () => tokenResponse(GOOGLE_TOKEN),
+  deps: GatewayDependencies = {},
 ): Harness {
   const delays: number[] = [];
   const fake = fakeFetch((call) =>
@@ -52,7 +57,12 @@ export function harness(
       GATEWAY_API_KEYS: GATEWAY_KEY,
       ...env,
     }),
-    { fetch: fake.fetch, sleep: async (ms) => void delays.push(ms), random: () => 0.5 },
+    {
+      fetch: fake.fetch,
+      sleep: async (ms) => void delays.push(ms),
+      random: () => 0.5,
+      ...deps,
+    },
   );
   return {
     app,

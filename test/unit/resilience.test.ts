@@ -6,6 +6,7 @@ import {
   COMPLETION,
   expectOpenAIError,
   GATEWAY_KEY,
+  googleError,
   harness,
   post,
 } from './gateway-harness.ts';
@@ -13,8 +14,6 @@ import { GOOGLE_TOKEN_URI, jsonResponse, keyFileJson, tokenResponse } from './he
 
 const STREAM_BODY =
   '{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}';
-const googleError = (code: number, status: string, message = `${status} from Google`) =>
-  jsonResponse({ error: { code, message, status } }, code);
 const sse = (...chunks: string[]) =>
   new Response(
     new ReadableStream({

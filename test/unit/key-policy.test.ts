@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { newKey } from '../../scripts/new-key.ts';
+import { allowsModel, parseKeyPolicies } from '../../src/auth/key-policy.ts';
+import { ConfigError, parseConfig } from '../../src/config.ts';
+import { KEY_PROJECT, keyFileJson } from './helpers.ts';
+
+const HASH = 'a'.repeat(64);
+const entry = (fields: Record<string, unknown>) =>
+  JSON.stringify([{ name: 'team-a', sha256: HASH, ...fields }]);
+
+function problem(text: string): string {
+  try {
+    parseKeyPolicies(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('expected parseKeyPolicies to throw');
+}
+
+describe('parseKeyPolicies', () => {
+  it('parses every field, normalising the hash and the model names', () => {
+    const [policy] = parseKeyPolicies(
+      entry({
+        sha256: HASH.toUpperCase(),
+        models: ['gemini-2.5-flash', 'gemini-2.0-*', 'meta/llama-3.3-70b-instruct-maas', '*'],
+        projects: ['proj-1'],
+        rpm: 60,
+      }),
+    );
+    expect(policy).toEqual({
+      name: 'team-a',
+      sha256: HASH,
+      models: [
+        'google/gemini-2.5-flash',
+        'google/gemini-2.0-*',
+        'meta/llama-3.3-70b-instruct-maas',
+        '*',
+      ],
+      projects: new Set(['proj-1']),
+      rpm: 60,
+    });
+    expect(parseKeyPolicies('[]')).toEqual([]);
+    expect(parseKeyPolicies(entry({}))[0]).toMatchObject({
+      models: null,
+      projects: null,
+      rpm: null,
+    });
+  });
+
+  it.each([
+    ['{}', 'must be a JSON array'],
+    ['not json', 'must be a JSON array'],
+    ['[1]', 'entry 0 must be an object'],
+    ['[{"sha256":"x"}]', 'entry 0 needs a "name"'],
+    [JSON.stringify([{ name: 'has space', sha256: HASH }]), 'entry 0 needs a "name"'],
+    [entry({ sha256: 'abc' }), 'entry "team-a" needs "sha256"'],
+    [entry({ sha256: 'g'.repeat(64) }), 'entry "team-a" needs "sha256"'],
+    [entry({ rpms: 5 }), 'entry "team-a" has an unknown field "rpms"'],
+    [entry({ rpm: 0 }), '"rpm" that is not a whole number'],
+    [entry({ rpm: 1.5 }), '"rpm" that is not a whole number'],
+    [entry({ rpm: '60' }), '"rpm" that is not a whole number'],
+    [entry({ models: 'gemini-2.5-flash' }), '"models" that is not an array'],
+    [entry({ models: ['bad model'] }), '"models" that is not an array'],
+    [entry({ models: ['**'] }), '"models" that is not an array'],
+    [entry({ projects: ['Not_A_Project'] }), '"projects" that is not an array'],
+    [
+      JSON.stringify([
+        { name: 'a', sha256: HASH },
+        { name: 'a', sha256: 'b'.repeat(64) },
+      ]),
+      'two entries named "a"',
+    ],
+    [
+      JSON.stringify([
+        { name: 'a', sha256: HASH },
+        { name: 'b', sha256: HASH.toUpperCase() },
+      ]),
+      'entry "b" has the same sha256',
+    ],
+  ])('refuses %s: %s', (text, expected) => {
+    const message = problem(text);
+    expect(message).toContain(expected);
+    expect(message).not.toContain(HASH);
+  });
+
+  it('matches models exactly, or by the prefix before a trailing *', () => {
+    const [policy] = parseKeyPolicies(entry({ models: ['gemini-2.5-flash', 'meta/*'] }));
+    if (!policy) throw new Error('no policy');
+    expect(allowsModel(policy, 'google/gemini-2.5-flash')).toBe(true);
+    expect(allowsModel(policy, 'google/gemini-2.5-flash-lite')).toBe(false);
+    expect(allowsModel(policy, 'meta/llama-4')).toBe(true);
+    expect(allowsModel(policy, 'metal/x')).toBe(false);
+    const [any] = parseKeyPolicies(entry({ models: ['*'] }));
+    if (!any) throw new Error('no policy');
+    expect(allowsModel(any, 'anything/at-all')).toBe(true);
+  });
+});
+
+describe('GATEWAY_KEYS and GOOGLE_AUTH_MODE in the configuration', () => {
+  const withKey = { GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson() };
+
+  function configError(env: Record<string, unknown>): ConfigError {
+    try {
+      parseConfig(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return error as ConfigError;
+    }
+    throw new Error('expected a ConfigError');
+  }
+
+  it('names the variable and never the hash', () => {
+    const error = configError({ ...withKey, GATEWAY_KEYS: entry({ sha256: `${HASH}0` }) });
+    expect(error.variable).toBe('GATEWAY_KEYS');
+    expect(error.message).not.toContain(HASH);
+  });
+
+  it('needs a service account to serve hashed keys', () => {
+    expect(configError({ GATEWAY_KEYS: entry({}) }).variable).toBe('GATEWAY_KEYS');
+  });
+
+  it('refuses a key project the gateway does not serve, but accepts the default project', () => {
+    const error = configError({ ...withKey, GATEWAY_KEYS: entry({ projects: ['elsewhere'] }) });
+    expect(error.message).toContain('"elsewhere"');
+    expect(error.message).toContain('VERTEX_ALLOWED_PROJECTS');
+    const config = parseConfig({
+      ...withKey,
+      VERTEX_ALLOWED_PROJECTS: 'elsewhere',
+      GATEWAY_KEYS: entry({ projects: ['elsewhere', KEY_PROJECT] }),
+    });
+    expect(config.keyPolicies[0]?.projects).toEqual(new Set(['elsewhere', KEY_PROJECT]));
+  });
+
+  it('defaults GOOGLE_AUTH_MODE to exchange and accepts self-signed with a service account', () => {
+    expect(parseConfig(withKey).googleAuthMode).toBe('exchange');
+    expect(parseConfig({ ...withKey, GOOGLE_AUTH_MODE: 'self-signed' }).googleAuthMode).toBe(
+      'self-signed',
+    );
+    expect(configError({ ...withKey, GOOGLE_AUTH_MODE: 'jwt' }).message).toBe(
+      'GOOGLE_AUTH_MODE must be "exchange" or "self-signed"',
+    );
+    expect(
+      configError({ ALLOW_TOKEN_PASSTHROUGH: 'true', GOOGLE_AUTH_MODE: 'self-signed' }).variable,
+    ).toBe('GOOGLE_AUTH_MODE');
+  });
+});
+
+describe('npm run new-key', () => {
+  it('prints a fresh random key whose SHA-256 is in a valid entry', () => {
+    const first = newKey([
+      'team-a',
+      '--models',
+      'gemini-2.5-*, google/gemini-2.5-pro',
+      '--rpm',
+      '30',
+    ]);
+    const second = newKey(['team-a']);
+    expect(first.key).toMatch(/^vgw-[A-Za-z0-9_-]{43}$/);
+    expect(second.key).not.toBe(first.key);
+    expect(first.entry).toEqual({
+      name: 'team-a',
+      sha256: createHash('sha256').update(first.key).digest('hex'),
+      models: ['gemini-2.5-*', 'google/gemini-2.5-pro'],
+      rpm: 30,
+    });
+    expect(parseKeyPolicies(JSON.stringify([first.entry]))).toHaveLength(1);
+  });
+
+  it.each([[[]], [['a', 'b']], [['bad name']], [['team', '--rpm', 'many']], [['t', '--bogus']]])(
+    'refuses %j',
+    (args) => {
+      expect(() => newKey(args)).toThrow();
+    },
+  );
+});

@@ -17,7 +17,8 @@ export interface WranglerSettings {
 
 /**
  * A deliberately small reader for the few wrangler.toml keys the benchmark needs (no TOML
- * dependency): top-level `compatibility_date`, `compatibility_flags` and `[vars]` strings.
+ * dependency): top-level `compatibility_date`, `compatibility_flags` and `[vars]` strings. The
+ * Durable Object binding is left out: without it the gateway counts rate limits per isolate.
  */
 export function readWranglerToml(path = join(ROOT, 'wrangler.toml')): WranglerSettings {
   const lines = readFileSync(path, 'utf8').split('\n');
@@ -28,7 +29,8 @@ export function readWranglerToml(path = join(ROOT, 'wrangler.toml')): WranglerSe
   for (const raw of lines) {
     const line = raw.replace(/^\s+|\s+$/g, '');
     if (line === '' || line.startsWith('#')) continue;
-    const header = /^\[([^\]]+)\]$/.exec(line);
+    // `[[table]]` arrays (Durable Object bindings, migrations) are sections too, never [vars].
+    const header = /^\[\[?([^\]]+)\]\]?$/.exec(line);
     if (header) {
       section = header[1] ?? '';
       continue;

@@ -1,4 +1,7 @@
 import { createEnvGateway } from '../env-gateway.ts';
+import { createMemoryRateLimiter } from '../limits/memory-rate-limiter.ts';
+import type { RateLimiter } from '../limits/rate-limiter.ts';
+import { createKvRateLimiter } from './deno-rate-limiter.ts';
 
 const encoder = new TextEncoder();
 let pendingLines: string[] = [];
@@ -28,9 +31,22 @@ async function writeAll(bytes: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * Per-key limits shared through Deno KV where it exists: Deno Deploy always exposes Deno.openKv
+ * (it rejects when the app has no database assigned, and the limiter then counts in memory);
+ * locally it needs `--unstable-kv`. DENO_KV_PATH lets local processes share one SQLite file.
+ * The database opens on the first limited request, so startup stays synchronous.
+ */
+function rateLimiterFor(env: Record<string, string>): RateLimiter {
+  if (typeof Deno.openKv !== 'function') return createMemoryRateLimiter();
+  const path = env.DENO_KV_PATH || undefined;
+  return createKvRateLimiter(() => Deno.openKv(path));
+}
+
 // Deno hands `deno serve` handlers ServeHandlerInfo, not an env: read the environment once here
 // and give the gateway the same shape of configuration Workers gets.
-const handler = createEnvGateway({ log: batchedLog })(Deno.env.toObject());
+const env = Deno.env.toObject();
+const handler = createEnvGateway({ log: batchedLog, rateLimiter: rateLimiterFor(env) })(env);
 
 const server: Deno.ServeDefaultExport = {
   fetch(request: Request): Response | Promise<Response> {

@@ -199,6 +199,37 @@ async function startDeno(env: Record<string, string>): Promise<RunningProcess> {
   return { url: `http://127.0.0.1:${port}`, output, stop: () => stopProcess(child) };
 }
 
+/**
+ * `deno serve` with Deno KV switched on and the rate-limit counts in `kvPath`, as the README
+ * documents for local processes that share limits (Deno Deploy needs no flag).
+ */
+export async function startDenoWithKv(
+  env: Record<string, string>,
+  kvPath: string,
+): Promise<RunningProcess> {
+  const port = await freePort();
+  const { child, output } = await launch(
+    join(BIN, 'deno'),
+    [
+      'serve',
+      '--unstable-kv',
+      '--unstable-no-legacy-abort',
+      '--allow-net',
+      '--allow-env',
+      `--allow-read=${kvPath}`,
+      `--allow-write=${kvPath}`,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      'src/runtime/deno.ts',
+    ],
+    /Listening on http:\/\/127\.0\.0\.1:\d+/,
+    { ...env, DENO_KV_PATH: kvPath },
+  );
+  return { url: `http://127.0.0.1:${port}`, output, stop: () => stopProcess(child) };
+}
+
 export function startGateway(
   runtime: Runtime,
   env: Record<string, string>,

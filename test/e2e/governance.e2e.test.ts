@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  emulatorForFile,
+  type RunningProcess,
+  type Runtime,
+  startDenoWithKv,
+  startGateway,
+  waitForStats,
+} from './processes.ts';
+
+// Issue 6 from outside, on both runtimes, as a new user would try it: the gateway signs its own
+// JWT for Vertex (no token exchange), falls back to the exchange when Vertex refuses it, and
+// serves hashed client keys with their own models and per-minute limits.
+
+const PLAIN_KEY = 'e2e-governance-plain-key';
+const LIMITED_KEY = 'vgw-e2e-limited-7c1d2e3f';
+const OTHER_KEY = 'vgw-e2e-other-0a9b8c7d';
+const FLASH_ONLY_KEY = 'vgw-e2e-flash-only-5e6f7a8b';
+const RPM = 3;
+
+const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
+const GATEWAY_KEYS = JSON.stringify([
+  { name: 'limited-team', sha256: sha256(LIMITED_KEY), rpm: RPM },
+  { name: 'other-team', sha256: sha256(OTHER_KEY) },
+  { name: 'flash-team', sha256: sha256(FLASH_ONLY_KEY), models: ['gemini-2.5-flash*'] },
+]);
+
+const shared = emulatorForFile();
+const runtimes: Runtime[] = ['workerd', 'deno'];
+
+const ask = (client: OpenAI, model = 'gemini-2.5-flash') =>
+  client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+
+function decodeJwt(jwt: string) {
+  const [header = '', payload = ''] = jwt.split('.');
+  const part = (text: string) =>
+    JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Record<string, unknown>;
+  return { header: part(header), payload: part(payload) };
+}
+
+describe.each(runtimes)('edge auth and governance on %s', (runtime) => {
+  let gateway: RunningProcess;
+  const client = (apiKey: string) =>
+    new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 });
+  const bearers = async () =>
+    (await shared.emulator.requests()).map((r) => (r.headers.authorization ?? '').slice(7));
+
+  beforeAll(async () => {
+    await shared.emulator.admin('reset', { body: {} });
+    await shared.emulator.admin('config', { body: { acceptSelfSignedJwt: true } });
+    gateway = await startGateway(
+      runtime,
+      shared.gatewayEnv(PLAIN_KEY, { GOOGLE_AUTH_MODE: 'self-signed', GATEWAY_KEYS }),
+    );
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it('sends one self-signed JWT to Vertex for a burst of requests, and never exchanges', async () => {
+    const streamed = await client(PLAIN_KEY).chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+    });
+    let text = '';
+    for await (const chunk of streamed) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).not.toBe('');
+    const answers = await Promise.all(Array.from({ length: 20 }, () => ask(client(PLAIN_KEY))));
+    expect(answers.every((answer) => answer.choices[0]?.message.content)).toBe(true);
+
+    expect((await shared.emulator.stats()).tokenExchanges).toBe(0);
+    const sent = new Set(await bearers());
+    expect(sent.size).toBe(1);
+    const [jwt = ''] = sent;
+    const { header, payload } = decodeJwt(jwt);
+    const account = shared.serviceAccountKey;
+    expect(header).toMatchObject({ alg: 'RS256', kid: account.private_key_id });
+    expect(payload).toMatchObject({
+      iss: account.client_email,
+      sub: account.client_email,
+      aud: 'https://aiplatform.googleapis.com/',
+    });
+    expect(Number(payload.exp) - Number(payload.iat)).toBe(3600);
+  });
+
+  it('refuses a limited key at its limit with a truthful Retry-After; other keys go on', async () => {
+    const limited = client(LIMITED_KEY);
+    for (let i = 0; i < RPM; i++) await ask(limited);
+    const refused = await ask(limited).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    const error = refused as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('rate_limit_exceeded');
+    const retryAfter = Number(error.headers?.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(61);
+
+    // The other hashed key and the plain key are not affected, before or after.
+    for (const key of [OTHER_KEY, PLAIN_KEY, OTHER_KEY]) {
+      expect((await ask(client(key))).choices[0]?.message.content).toBeTruthy();
+    }
+    await expect(ask(limited)).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
+  it('keeps a key to its models, refusing others with 403 before Vertex sees them', async () => {
+    const flash = client(FLASH_ONLY_KEY);
+    expect((await ask(flash, 'gemini-2.5-flash-lite')).choices[0]?.message.content).toBeTruthy();
+    const before = (await shared.emulator.requests()).length;
+    const refused = await ask(flash, 'gemini-2.5-pro').then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_allowed');
+    expect((await shared.emulator.requests()).length).toBe(before);
+
+    const ids: string[] = [];
+    for await (const model of flash.models.list()) ids.push(model.id);
+    expect(ids).toEqual(['google/gemini-2.5-flash', 'google/gemini-2.5-flash-lite']);
+  });
+
+  it('falls back to the token exchange when Vertex refuses the JWT, and the user sees a 200', async () => {
+    await shared.emulator.admin('config', { body: { acceptSelfSignedJwt: false } });
+    expect((await shared.emulator.stats()).tokenExchanges).toBe(0);
+    const sentBefore = (await bearers()).length;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => ask(client(OTHER_KEY))));
+    expect(answers.every((answer) => answer.choices[0]?.message.content)).toBe(true);
+    const stats = await waitForStats(shared.emulator, (s) => s.tokenExchanges >= 1);
+    expect(stats.tokenExchanges).toBe(1);
+
+    // Later requests go straight to the exchanged token.
+    await ask(client(PLAIN_KEY));
+    const sent = (await bearers()).slice(sentBefore);
+    expect(sent.at(-1)).toMatch(/^ya29\./);
+    expect(sent.filter((bearer) => bearer.startsWith('ya29.')).length).toBe(6);
+    // The JWT was tried (and refused) first: that is what triggered the exchange.
+    expect(sent.filter((bearer) => bearer.startsWith('eyJ')).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('logs the fallback once and names keys by name, with no secret anywhere in its output', async () => {
+    let output = '';
+    for (let i = 0; i < 40; i++) {
+      output = gateway.output();
+      if (output.includes('self_signed_jwt_refused') && output.includes('flash-team')) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(output.match(/self_signed_jwt_refused/g)).toHaveLength(1);
+    expect(output).toContain('"key_name":"limited-team"');
+    expect(output).toContain('"key_name":"flash-team"');
+
+    const sent = await bearers();
+    const jwt = sent.find((bearer) => bearer.startsWith('eyJ')) ?? '';
+    const accessToken = sent.find((bearer) => bearer.startsWith('ya29.')) ?? '';
+    const pem = shared.serviceAccountKey.private_key ?? '';
+    const pemLines = pem.split('\n').filter((line) => line.length > 40);
+    const secrets = [
+      PLAIN_KEY,
+      LIMITED_KEY,
+      OTHER_KEY,
+      FLASH_ONLY_KEY,
+      sha256(LIMITED_KEY),
+      jwt,
+      jwt.split('.')[2] ?? '',
+      accessToken,
+      ...pemLines,
+    ];
+    expect(jwt).not.toBe('');
+    expect(accessToken).not.toBe('');
+    expect(pemLines.length).toBeGreaterThan(5);
+    for (const secret of secrets) expect(output).not.toContain(secret);
+  });
+});
+
+describe('rpm limits shared by two Deno processes through Deno KV', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gateway-kv-'));
+  const gateways: RunningProcess[] = [];
+  beforeAll(async () => {
+    await shared.emulator.admin('reset', { body: {} });
+    const env = shared.gatewayEnv(PLAIN_KEY, { GATEWAY_KEYS });
+    for (let i = 0; i < 2; i++) gateways.push(await startDenoWithKv(env, join(dir, 'limits.db')));
+  });
+  afterAll(async () => {
+    await Promise.all(gateways.map((gateway) => gateway.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts a key once across both instances, and leaves other keys alone', async () => {
+    const [first, second] = gateways.map(
+      (gateway) => (apiKey: string) =>
+        new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 }),
+    );
+    if (!first || !second) throw new Error('two gateways expected');
+    // RPM requests spread over both instances use up the one shared minute.
+    for (let i = 0; i < RPM; i++) await ask((i % 2 === 0 ? first : second)(LIMITED_KEY));
+    for (const instance of [first, second]) {
+      await expect(ask(instance(LIMITED_KEY))).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+      expect((await ask(instance(OTHER_KEY))).choices[0]?.message.content).toBeTruthy();
+    }
+    expect((await shared.emulator.stats()).chatRequests).toBe(RPM + 2);
+    for (const gateway of gateways)
+      expect(gateway.output()).not.toContain('counting in this isolate');
+  });
+});

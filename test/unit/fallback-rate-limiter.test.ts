@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { createFallbackRateLimiter } from '../../src/limits/fallback-rate-limiter.ts';
+import { createMemoryRateLimiter } from '../../src/limits/memory-rate-limiter.ts';
+import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
+
+/** A shared store that fails while `down` is set. */
+function flakyStore() {
+  const store = { down: true, calls: 0 };
+  const inner = createMemoryRateLimiter();
+  const limiter: RateLimiter = {
+    async take(key, rpm) {
+      store.calls++;
+      if (store.down) throw new Error('Durable Object reset because its code was updated.');
+      return inner.take(key, rpm);
+    },
+  };
+  return { store, limiter };
+}
+
+describe('createFallbackRateLimiter', () => {
+  it('counts in memory while the shared store fails, warning once without the key name', async () => {
+    const { store, limiter } = flakyStore();
+    const lines: string[] = [];
+    const limited = createFallbackRateLimiter(limiter, {
+      store: 'durable_object',
+      warn: (line) => lines.push(line),
+    });
+    const verdicts = await Promise.all(
+      Array.from({ length: 5 }, () => limited.take('team-secret-name', 3)),
+    );
+    expect(verdicts.map((v) => v.allowed)).toEqual([true, true, true, false, false]);
+    expect(store.calls).toBe(5);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toEqual({
+      level: 'warn',
+      message: 'rate limiter: shared store failed; counting in this isolate until it recovers',
+      store: 'durable_object',
+      error: 'Error: Durable Object reset because its code was updated.',
+    });
+    expect(lines[0]).not.toContain('team-secret-name');
+  });
+
+  it('returns to the shared store as soon as it answers again', async () => {
+    const { store, limiter } = flakyStore();
+    const limited = createFallbackRateLimiter(limiter, { store: 'deno_kv', warn: () => {} });
+    await limited.take('app', 1);
+    store.down = false;
+    // The shared store has not seen the request counted in memory: it starts its own count.
+    expect((await limited.take('app', 1)).allowed).toBe(true);
+    expect((await limited.take('app', 1)).allowed).toBe(false);
+    expect(store.calls).toBe(3);
+  });
+
+  it('names a non-Error failure by its type only', async () => {
+    const lines: string[] = [];
+    const limited = createFallbackRateLimiter(
+      {
+        take: () => Promise.reject('a string with anything in it'),
+      },
+      { store: 'deno_kv', warn: (line) => lines.push(line) },
+    );
+    expect((await limited.take('app', 1)).allowed).toBe(true);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ error: 'string' });
+  });
+});
+
+describe('createFallbackRateLimiter with a store that stalls', () => {
+  it('counts in memory once the store has not answered within timeoutMs', async () => {
+    const lines: string[] = [];
+    const stalled: RateLimiter = { take: () => new Promise(() => {}) };
+    const limited = createFallbackRateLimiter(stalled, {
+      store: 'deno_kv',
+      timeoutMs: 20,
+      warn: (line) => lines.push(line),
+    });
+    const verdicts = await Promise.all([limited.take('app', 1), limited.take('app', 1)]);
+    expect(verdicts.map((v) => v.allowed)).toEqual([true, false]);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '').error).toBe('StoreTimeout: no answer within 20 ms');
+  });
+});

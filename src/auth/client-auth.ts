@@ -19,10 +19,10 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const PLAIN_KEY: UpstreamCredential = { kind: 'service-account', policy: null };
 
 /**
- * Decides who the caller is from `Authorization: Bearer <key>`. A gateway key (compared in
- * constant time) means the gateway's service account pays; with ALLOW_TOKEN_PASSTHROUGH any other
- * bearer is taken as the caller's own Google access token. With neither configured, every request
- * is refused: the gateway fails closed rather than run open.
+ * Decides who the caller is from `Authorization: Bearer <key>`. A gateway key means the gateway's
+ * service account pays: GATEWAY_API_KEYS are compared in constant time, GATEWAY_KEYS by SHA-256.
+ * With ALLOW_TOKEN_PASSTHROUGH any other bearer is taken as the caller's own Google access token.
+ * With none of them configured, every request is refused: the gateway fails closed.
  */
 export function createClientAuthenticator(config: Config): ClientAuthenticator {
   const encoder = new TextEncoder();

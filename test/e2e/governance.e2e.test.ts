@@ -1,11 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   emulatorForFile,
+  ROOT,
   type RunningProcess,
   type Runtime,
   startDenoWithKv,
@@ -23,11 +25,27 @@ const OTHER_KEY = 'vgw-e2e-other-0a9b8c7d';
 const FLASH_ONLY_KEY = 'vgw-e2e-flash-only-5e6f7a8b';
 const RPM = 3;
 
+/** What `npm run new-key` prints, as the README tells an operator to run it. */
+function newKeyFromCli(...args: string[]): { key: string; entry: Record<string, unknown> } {
+  const run = spawnSync('npm', ['run', '-s', 'new-key', '--', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`npm run new-key failed: ${run.stderr}`);
+  const key = /^ {2}(vgw-\S+)$/m.exec(run.stdout)?.[1];
+  const entry = /^ {2}(\{.*\})$/m.exec(run.stdout)?.[1];
+  if (!key || !entry) throw new Error(`unexpected new-key output:\n${run.stdout}`);
+  return { key, entry: JSON.parse(entry) as Record<string, unknown> };
+}
+
+const CLI_KEY = newKeyFromCli('cli-team', '--models', 'gemini-2.5-pro', '--rpm', '100');
+
 const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
 const GATEWAY_KEYS = JSON.stringify([
   { name: 'limited-team', sha256: sha256(LIMITED_KEY), rpm: RPM },
   { name: 'other-team', sha256: sha256(OTHER_KEY) },
   { name: 'flash-team', sha256: sha256(FLASH_ONLY_KEY), models: ['gemini-2.5-flash*'] },
+  CLI_KEY.entry,
 ]);
 
 const shared = emulatorForFile();
@@ -109,6 +127,16 @@ describe.each(runtimes)('edge auth and governance on %s', (runtime) => {
       expect((await ask(client(key))).choices[0]?.message.content).toBeTruthy();
     }
     await expect(ask(limited)).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+
+    if (runtime === 'workerd') {
+      // The count lives in the RATE_LIMITER Durable Object (its storage is on disk under wrangler
+      // dev), not in the isolate: that is what makes it hold across isolates and locations.
+      const files = readdirSync(gateway.stateDir ?? '', { recursive: true, encoding: 'utf8' });
+      const objects = files.filter((file) =>
+        /RateLimiterDurableObject\/[0-9a-f]{64}\.sqlite$/.test(file),
+      );
+      expect(objects.length).toBeGreaterThanOrEqual(1);
+    }
   });
 
   it('keeps a key to its models, refusing others with 403 before Vertex sees them', async () => {
@@ -126,6 +154,18 @@ describe.each(runtimes)('edge auth and governance on %s', (runtime) => {
     const ids: string[] = [];
     for await (const model of flash.models.list()) ids.push(model.id);
     expect(ids).toEqual(['google/gemini-2.5-flash', 'google/gemini-2.5-flash-lite']);
+  });
+
+  it('serves a key made by npm run new-key, with the policy given on its command line', async () => {
+    const team = client(CLI_KEY.key);
+    expect((await ask(team, 'gemini-2.5-pro')).choices[0]?.message.content).toBeTruthy();
+    await expect(ask(team, 'gemini-2.5-flash')).rejects.toBeInstanceOf(
+      OpenAI.PermissionDeniedError,
+    );
+    const answer = await team.chat.completions
+      .create({ model: 'gemini-2.5-pro', messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(answer.response.headers.get('x-ratelimit-limit-requests')).toBe('100');
   });
 
   it('falls back to the token exchange when Vertex refuses the JWT, and the user sees a 200', async () => {
@@ -156,6 +196,8 @@ describe.each(runtimes)('edge auth and governance on %s', (runtime) => {
     expect(output.match(/self_signed_jwt_refused/g)).toHaveLength(1);
     expect(output).toContain('"key_name":"limited-team"');
     expect(output).toContain('"key_name":"flash-team"');
+    // The shared store answered throughout: no request fell back to counting in the isolate.
+    expect(output).not.toContain('counting in this isolate');
 
     const sent = await bearers();
     const jwt = sent.find((bearer) => bearer.startsWith('eyJ')) ?? '';
@@ -163,6 +205,7 @@ describe.each(runtimes)('edge auth and governance on %s', (runtime) => {
     const pem = shared.serviceAccountKey.private_key ?? '';
     const pemLines = pem.split('\n').filter((line) => line.length > 40);
     const secrets = [
+      CLI_KEY.key,
       PLAIN_KEY,
       LIMITED_KEY,
       OTHER_KEY,

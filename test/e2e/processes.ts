@@ -19,6 +19,8 @@ export interface RunningProcess {
   /** Everything the process printed, for assertions that secrets never appear in logs. */
   output(): string;
   stop(): Promise<void>;
+  /** wrangler dev only: where it keeps local state (Durable Object storage among it). */
+  stateDir?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -177,6 +179,7 @@ async function startWorkerd(env: Record<string, string>): Promise<RunningProcess
   return {
     url: `http://127.0.0.1:${port}`,
     output,
+    stateDir: join(dir, 'state'),
     async stop() {
       await stopProcess(child);
       rmSync(dir, { recursive: true, force: true });

@@ -65,6 +65,13 @@ const SELF_SIGNED_REFUSED_LINE = JSON.stringify({
   event: 'self_signed_jwt_refused',
 });
 
+const PER_ISOLATE_LIMITS_LINE = JSON.stringify({
+  level: 'warn',
+  message:
+    'GATEWAY_KEYS has rpm limits, but no shared store is configured (a RATE_LIMITER Durable Object binding on Workers, Deno KV on Deno): each isolate or instance counts on its own and allows the full rpm.',
+  event: 'rate_limits_per_isolate',
+});
+
 const OPENAI_ROUTE = '/v1/chat/completions';
 const VERTEX_ROUTE =
   '/:version/projects/:project/locations/:location/endpoints/:endpoint/chat/completions';
@@ -93,6 +100,9 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     : null;
   const writeLog = (record: RequestRecord) => sink(requestLogLine(record));
   const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter();
+  if (rateLimiter.scope !== 'shared' && config.keyPolicies.some((key) => key.rpm !== null)) {
+    sink(PER_ISOLATE_LIMITS_LINE);
+  }
   const chatCompletions = createChatCompletions(
     config,
     authenticate,

@@ -1,5 +1,5 @@
 import type { ClientAuthenticator } from './auth/client-auth.ts';
-import { enforceModel, enforceProject, enforceRateLimit } from './auth/key-enforcement.ts';
+import { enforceModel, enforceRateLimit, enforceTarget } from './auth/key-enforcement.ts';
 import type { Config } from './config.ts';
 import type { AccessTokenSource } from './google/access-token.ts';
 import type { RateLimiter } from './limits/rate-limiter.ts';
@@ -46,8 +46,8 @@ export function createChatCompletions(
     const policy = client.kind === 'service-account' ? client.policy : null;
     if (policy) record.key_name = policy.name;
     const targets = context.resolveTargets();
-    // Every target is in the same project: failover changes only the location.
-    if (policy) enforceProject(policy, (targets[0] as VertexTarget).project);
+    // Every target has the same project and endpoint: failover changes only the location.
+    if (policy) enforceTarget(policy, targets[0] as VertexTarget);
     const chat = parseChatRequest(
       await readBodyText(request, config.maxRequestBytes),
       config.modelAliases,
@@ -77,6 +77,8 @@ export function createChatCompletions(
       record.upstream_status = result.upstreamStatus;
       // Only an answer that reached Vertex names a location; a failed token exchange did not.
       if (result.attempts > 0) result.error.headers[LOCATION_HEADER] = result.location;
+      // The request was counted: the client's view of its remaining minute should say so.
+      if (limitHeaders) Object.assign(result.error.headers, limitHeaders);
       throw result.error;
     }
     const upstreamResponse = result.response;

@@ -69,15 +69,23 @@ export const DEFAULT_MODELS = [
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
-/** A setting that cannot be used. Names the variable, never its value: values may be secrets. */
+/**
+ * A setting that cannot be used. The message names the variable, never its value: values may be
+ * secrets, and the message is shown to any caller. `detail` is for the operator's log only: which
+ * GATEWAY_KEYS entry, with its team name and projects, which callers need not learn.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly variable: string;
-  constructor(variable: string, problem: string) {
+  readonly detail: string | null;
+  constructor(variable: string, problem: string, detail: string | null = null) {
     super(`${variable} ${problem}`);
     this.variable = variable;
+    this.detail = detail;
   }
 }
+
+const GATEWAY_KEYS_INVALID = 'is not a valid list of client keys';
 
 // Unset, empty and whitespace-only all mean "not configured".
 const optionalText = z.pipe(
@@ -242,10 +250,11 @@ export function parseConfig(env: Record<string, unknown>): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      String(issue?.path[0] ?? 'configuration'),
-      issue?.message ?? 'is invalid',
-    );
+    const variable = String(issue?.path[0] ?? 'configuration');
+    const problem = issue?.message ?? 'is invalid';
+    throw variable === 'GATEWAY_KEYS'
+      ? new ConfigError(variable, GATEWAY_KEYS_INVALID, problem)
+      : new ConfigError(variable, problem);
   }
   const vars = parsed.data;
 
@@ -291,6 +300,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     if (outside !== undefined) {
       throw new ConfigError(
         'GATEWAY_KEYS',
+        GATEWAY_KEYS_INVALID,
         `entry "${policy.name}" lists project "${outside}", which the gateway does not serve: add it to VERTEX_ALLOWED_PROJECTS`,
       );
     }

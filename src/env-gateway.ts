@@ -42,13 +42,16 @@ function buildHandler(env: Record<string, unknown>, deps: GatewayDependencies): 
 /** Answers health checks as usual (they reveal nothing) and everything else with the problem. */
 function misconfiguredHandler(problem: ConfigError): FetchHandler {
   console.error(
-    JSON.stringify({ level: 'error', message: `configuration error: ${problem.message}` }),
+    JSON.stringify({
+      level: 'error',
+      message: `configuration error: ${problem.message}${problem.detail ? `: ${problem.detail}` : ''}`,
+    }),
   );
   const error = new GatewayError(
     500,
     'server_error',
     'gateway_misconfigured',
-    `The gateway is misconfigured: ${problem.message}.`,
+    `The gateway is misconfigured: ${problem.message}${problem.detail ? " (the gateway's log says why)" : ''}.`,
   );
   return (request) =>
     new URL(request.url).pathname === '/healthz' &&

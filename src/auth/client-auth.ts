@@ -53,6 +53,22 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
     return credential;
   }
 
+  // A key listed in both variables gets its GATEWAY_KEYS policy: an operator who moved a team to
+  // GATEWAY_KEYS and forgot the old entry must not have lifted its limits. Settled once per key.
+  const plainKeyVerdicts = new Map<string, UpstreamCredential>();
+  async function plainKey(
+    presented: string,
+    bytes: Uint8Array<ArrayBuffer>,
+  ): Promise<UpstreamCredential> {
+    if (policiesByHash.size === 0) return PLAIN_KEY;
+    let credential = plainKeyVerdicts.get(presented);
+    if (!credential) {
+      credential = (await hashedKey(presented, bytes)) ?? PLAIN_KEY;
+      plainKeyVerdicts.set(presented, credential);
+    }
+    return credential;
+  }
+
   return async function authenticateClient(authorization) {
     if (!configured) {
       throw new GatewayError(
@@ -83,7 +99,7 @@ export function createClientAuthenticator(config: Config): ClientAuthenticator {
     let matched = false;
     // Every key is compared, so the time does not tell which one (if any) was close.
     for (const known of knownKeys) matched = secretsEqual(presentedBytes, known) || matched;
-    if (matched) return PLAIN_KEY;
+    if (matched) return plainKey(presented, presentedBytes);
     const hashed = await hashedKey(presented, presentedBytes);
     if (hashed) return hashed;
     if (config.allowTokenPassthrough) return { kind: 'passthrough', accessToken: presented };

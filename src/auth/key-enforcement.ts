@@ -1,16 +1,33 @@
 import { GatewayError } from '../errors.ts';
 import type { RateLimiter } from '../limits/rate-limiter.ts';
+import type { VertexTarget } from '../vertex/upstream-url.ts';
 import { allowsModel, allowsProject, type KeyPolicy } from './key-policy.ts';
 
-/** Refuses a project the key may not reach: 403, before anything is read or forwarded. */
-export function enforceProject(policy: KeyPolicy, project: string): void {
-  if (allowsProject(policy, project)) return;
-  throw new GatewayError(
-    403,
-    'permission_error',
-    'project_not_allowed',
-    `The key "${policy.name}" may not use project "${project}".`,
-  );
+// Vertex's OpenAI-compatible endpoint for Model Garden models, named by `publisher/model`.
+const MODEL_GARDEN_ENDPOINT = 'openapi';
+
+/**
+ * Refuses a target the key may not reach: 403, before anything is read or forwarded. A key held
+ * to some models may only call the `openapi` endpoint: on a self-deployed endpoint the model name
+ * means whatever its deployer chose, so a model list could not guard what it runs.
+ */
+export function enforceTarget(policy: KeyPolicy, target: VertexTarget): void {
+  if (!allowsProject(policy, target.project)) {
+    throw new GatewayError(
+      403,
+      'permission_error',
+      'project_not_allowed',
+      `The key "${policy.name}" may not use project "${target.project}".`,
+    );
+  }
+  if (policy.models !== null && target.endpoint !== MODEL_GARDEN_ENDPOINT) {
+    throw new GatewayError(
+      403,
+      'permission_error',
+      'endpoint_not_allowed',
+      `The key "${policy.name}" is limited to certain models, so it may only use the ${MODEL_GARDEN_ENDPOINT} endpoint, not endpoint "${target.endpoint}".`,
+    );
+  }
 }
 
 /** Refuses a model the key may not use, named as the client sent it and as Vertex would get it. */

@@ -105,6 +105,7 @@ function parseEntry(item: unknown, index: number): KeyPolicy {
 function modelPatterns(value: unknown, where: string): string[] {
   const valid =
     Array.isArray(value) &&
+    value.length > 0 &&
     value.every(
       (pattern) =>
         typeof pattern === 'string' &&
@@ -113,19 +114,34 @@ function modelPatterns(value: unknown, where: string): string[] {
     );
   if (!valid) {
     throw new Error(
-      `${where} has "models" that is not an array of model names (a trailing * matches a prefix)`,
+      `${where} has "models" that is not a non-empty array of model names (a trailing * matches a prefix; leave "models" out to allow every model)`,
     );
   }
-  // The same prefix the request's model gets, so "gemini-2.5-flash" here means what it means there.
-  return (value as string[]).map(withPublisher);
+  return (value as string[]).map(asVertexPattern);
+}
+
+/**
+ * The prefix the request's model gets, so "gemini-2.5-flash" here means what it means there. A
+ * bare pattern that could match a Gemini name (`gemini*`, `gem*`) gets it too: requests for
+ * `gemini-…` reach the check as `google/gemini-…`, so without it the pattern would match nothing.
+ */
+function asVertexPattern(pattern: string): string {
+  if (!pattern.endsWith('*') || pattern === '*' || pattern.includes('/')) {
+    return withPublisher(pattern);
+  }
+  const stem = pattern.slice(0, -1);
+  return 'gemini-'.startsWith(stem) || stem.startsWith('gemini-') ? `google/${pattern}` : pattern;
 }
 
 function projectSet(value: unknown, where: string): Set<string> {
   if (
     !Array.isArray(value) ||
+    value.length === 0 ||
     !value.every((project) => typeof project === 'string' && PROJECT_PATTERN.test(project))
   ) {
-    throw new Error(`${where} has "projects" that is not an array of Google Cloud project ids`);
+    throw new Error(
+      `${where} has "projects" that is not a non-empty array of Google Cloud project ids (leave it out to allow every project the gateway serves)`,
+    );
   }
   return new Set(value as string[]);
 }

@@ -23,7 +23,7 @@ class StoreTimeout extends Error {
  * A shared store that fails must not fail the chat request it guards: the request is counted in
  * this isolate instead, which still limits a key per isolate. The shared store is tried again on
  * every request, so counting returns to it as soon as it recovers. A store that does not answer
- * within `timeoutMs` counts as failed for that request. One warning per limiter: a store that is
+ * within `timeoutMs` counts as failed for that request. One warning per outage: a store that is
  * down would otherwise log once per request.
  */
 export function createFallbackRateLimiter(
@@ -36,10 +36,11 @@ export function createFallbackRateLimiter(
   let warned = false;
 
   return {
+    scope: 'shared',
     async take(key, requestsPerMinute) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        return await Promise.race([
+        const verdict = await Promise.race([
           shared.take(key, requestsPerMinute),
           new Promise<never>((_, reject) => {
             timer = setTimeout(
@@ -48,6 +49,9 @@ export function createFallbackRateLimiter(
             );
           }),
         ]);
+        // Recovered: the next outage is news again.
+        warned = false;
+        return verdict;
       } catch (error) {
         if (!warned) {
           warned = true;

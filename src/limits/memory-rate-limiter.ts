@@ -13,7 +13,9 @@ const SWEEP_INTERVAL_MS = 61_000;
  * single instance serves the gateway (locally, one `deno serve`); the runtimes' shared stores fall
  * back to it when they fail.
  */
-export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}): RateLimiter {
+export function createMemoryRateLimiter(
+  options: MemoryRateLimiterOptions = {},
+): RateLimiter & { readonly trackedKeys: number } {
   const now = options.now ?? Date.now;
   const windows = new Map<string, WindowState>();
   let lastSweepMs = -Infinity;
@@ -30,6 +32,10 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   }
 
   return {
+    scope: 'isolate',
+    get trackedKeys() {
+      return windows.size;
+    },
     async take(key, requestsPerMinute) {
       const nowMs = now();
       sweep(nowMs);

@@ -15,4 +15,9 @@ export type RateLimitVerdict =
  */
 export interface RateLimiter {
   take(key: string, requestsPerMinute: number): Promise<RateLimitVerdict>;
+  /**
+   * `shared` when the counts hold across isolates and instances. Anything else counts per isolate,
+   * which the gateway says in its log when a key has an `rpm`.
+   */
+  readonly scope?: 'isolate' | 'shared';
 }

@@ -24,9 +24,10 @@ const REOPEN_AFTER_MS = 60_000;
 
 /**
  * The gateway's RateLimiter over Deno KV, shared by every instance that opens the same database
- * (Deno Deploy's, or one local SQLite file). Each request reads the key's window, decides, and
- * writes it back only if nothing changed in between (a versionstamp check); a conflict means
- * another instance counted first, so the request is decided again on the new window.
+ * (Deno Deploy's, or one local SQLite file). The requests waiting for a key are decided together:
+ * read the key's window, decide each in arrival order, and write it back only if nothing changed
+ * in between (a versionstamp check); a conflict means another instance counted first, so the
+ * batch is decided again on the new window.
  *
  * `kv` may be a function that opens the database: it is called on first use, so a process can
  * build its handler synchronously at startup. A database that cannot be opened or written, or
@@ -39,9 +40,10 @@ export function createKvRateLimiter(
   const now = options.now ?? Date.now;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const open = typeof kv === 'function' ? lazyOpener(kv, now) : () => Promise.resolve(kv);
-  const queues = new Map<string, Promise<void>>();
+  const batches = new Map<string, Waiter[]>();
 
-  async function takeFromKv(key: string, requestsPerMinute: number): Promise<RateLimitVerdict> {
+  /** Decides a batch of requests for one key in one read-modify-write. */
+  async function decideInKv(key: string, limits: number[]): Promise<RateLimitVerdict[]> {
     const store = await open();
     const entryKey = [...KEY_PREFIX, key];
     let failure: unknown;
@@ -49,15 +51,22 @@ export function createKvRateLimiter(
       if (attempt > 1) await pause(attempt);
       try {
         const entry = await store.get(entryKey);
-        const { state, verdict } = admit(entry.value, now(), requestsPerMinute);
-        // A refusal writes nothing: a concurrent writer can only have added requests.
-        if (!verdict.allowed) return verdict;
+        let state: unknown = entry.value;
+        let admitted = false;
+        const verdicts = limits.map((requestsPerMinute) => {
+          const decided = admit(state, now(), requestsPerMinute);
+          state = decided.state;
+          admitted ||= decided.verdict.allowed;
+          return decided.verdict;
+        });
+        // Refusals write nothing: a concurrent writer can only have added requests.
+        if (!admitted) return verdicts;
         const result = await store
           .atomic()
           .check(entry)
           .set(entryKey, state, { expireIn: EXPIRE_IN_MS })
           .commit();
-        if (result.ok) return verdict;
+        if (result.ok) return verdicts;
         failure = new Error('Deno KV commit kept conflicting with another writer');
       } catch (error) {
         // Transient too: a local SQLite file shared by two processes answers "database is locked"
@@ -68,27 +77,48 @@ export function createKvRateLimiter(
     throw failure;
   }
 
-  // Requests in this process take turns per key, so they never conflict with each other; only
-  // other instances can. Without it a burst on one key would mostly conflict and retry.
-  function inTurn(key: string, requestsPerMinute: number): Promise<RateLimitVerdict> {
-    const run = (queues.get(key) ?? Promise.resolve()).then(() =>
-      takeFromKv(key, requestsPerMinute),
-    );
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    queues.set(key, tail);
-    void tail.then(() => {
-      if (queues.get(key) === tail) queues.delete(key);
+  // One KV round trip per key at a time in this process, carrying every request that arrived
+  // meanwhile: a burst costs two round trips, not one per request, so a slow database does not
+  // make requests queue behind each other (and in-process requests never conflict).
+  async function drain(key: string, waiting: Waiter[]): Promise<void> {
+    while (waiting.length > 0) {
+      const batch = waiting.splice(0);
+      try {
+        const verdicts = await decideInKv(
+          key,
+          batch.map((waiter) => waiter.requestsPerMinute),
+        );
+        for (const [i, waiter] of batch.entries()) waiter.resolve(verdicts[i] as RateLimitVerdict);
+      } catch (error) {
+        for (const waiter of batch) waiter.reject(error);
+      }
+    }
+    batches.delete(key);
+  }
+
+  function take(key: string, requestsPerMinute: number): Promise<RateLimitVerdict> {
+    return new Promise((resolve, reject) => {
+      const waiting = batches.get(key);
+      if (waiting) {
+        waiting.push({ requestsPerMinute, resolve, reject });
+        return;
+      }
+      const started: Waiter[] = [{ requestsPerMinute, resolve, reject }];
+      batches.set(key, started);
+      void drain(key, started);
     });
-    return run;
   }
 
   return createFallbackRateLimiter(
-    { take: inTurn },
+    { take },
     { fallback: options.fallback, warn: options.warn, store: 'deno_kv' },
   );
+}
+
+interface Waiter {
+  requestsPerMinute: number;
+  resolve: (verdict: RateLimitVerdict) => void;
+  reject: (error: unknown) => void;
 }
 
 /** Instances that collided would collide again in step: random, growing pauses part them. */

@@ -34,19 +34,20 @@ async function writeAll(bytes: Uint8Array): Promise<void> {
 /**
  * Per-key limits shared through Deno KV where it exists: Deno Deploy always exposes Deno.openKv
  * (it rejects when the app has no database assigned, and the limiter then counts in memory);
- * locally it needs `--unstable-kv`. DENO_KV_PATH lets local processes share one SQLite file.
- * The database opens on the first limited request, so startup stays synchronous.
+ * locally it needs `--unstable-kv`, and Deno's own DENO_KV_DEFAULT_PATH lets local processes
+ * share one SQLite file. The database opens on the first limited request, so startup stays
+ * synchronous.
  */
-function rateLimiterFor(env: Record<string, string>): RateLimiter {
+function rateLimiter(): RateLimiter {
   if (typeof Deno.openKv !== 'function') return createMemoryRateLimiter();
-  const path = env.DENO_KV_PATH || undefined;
-  return createKvRateLimiter(() => Deno.openKv(path));
+  return createKvRateLimiter(() => Deno.openKv());
 }
 
 // Deno hands `deno serve` handlers ServeHandlerInfo, not an env: read the environment once here
 // and give the gateway the same shape of configuration Workers gets.
-const env = Deno.env.toObject();
-const handler = createEnvGateway({ log: batchedLog, rateLimiter: rateLimiterFor(env) })(env);
+const handler = createEnvGateway({ log: batchedLog, rateLimiter: rateLimiter() })(
+  Deno.env.toObject(),
+);
 
 const server: Deno.ServeDefaultExport = {
   fetch(request: Request): Response | Promise<Response> {

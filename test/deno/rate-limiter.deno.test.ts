@@ -1,7 +1,7 @@
 import { createKvRateLimiter, type RateLimitKv } from '../../src/runtime/deno-rate-limiter.ts';
 
 // Deno KV on a temporary SQLite file. Two handles on one file stand for two gateway instances
-// sharing a database, as on Deno Deploy or two local processes with the same DENO_KV_PATH.
+// sharing a database, as on Deno Deploy or two local processes with the same DENO_KV_DEFAULT_PATH.
 
 function assertEquals<T>(actual: T, expected: T, what: string): void {
   const a = JSON.stringify(actual);
@@ -208,4 +208,40 @@ Deno.test('the database opens on first use, not when the limiter is built', asyn
     assertEquals((await limiter.take('lazy', 1)).allowed, false, 'second');
     opened?.close();
   });
+});
+
+Deno.test('a slow database decides a burst in a few round trips, admitting exactly rpm', async () => {
+  const kv = await Deno.openKv(':memory:');
+  try {
+    // 150 ms per read and per commit, like a write to a far primary region.
+    let roundTrips = 0;
+    const delay = () => new Promise((resolve) => setTimeout(resolve, 150));
+    const slow: RateLimitKv = {
+      get: async (key, options) => {
+        roundTrips++;
+        await delay();
+        return kv.get(key, options);
+      },
+      atomic: () => {
+        const operation = kv.atomic();
+        const commit = operation.commit.bind(operation);
+        operation.commit = async () => {
+          await delay();
+          return commit();
+        };
+        return operation;
+      },
+    };
+    const warnings = collectWarnings();
+    const limiter = createKvRateLimiter(slow, { warn: warnings.warn });
+    const admitted = await allowedCount(
+      Promise.all(Array.from({ length: 30 }, () => limiter.take('burst', 10))),
+    );
+    assertEquals(admitted, 10, 'admitted');
+    // The first request alone, then the 29 that arrived meanwhile, together.
+    assertEquals(roundTrips, 2, 'reads');
+    assertEquals(warnings.lines, [], 'warnings');
+  } finally {
+    kv.close();
+  }
 });

@@ -228,7 +228,7 @@ export async function startDenoWithKv(
       'src/runtime/deno.ts',
     ],
     /Listening on http:\/\/127\.0\.0\.1:\d+/,
-    { ...env, DENO_KV_PATH: kvPath },
+    { ...env, DENO_KV_DEFAULT_PATH: kvPath },
   );
   return { url: `http://127.0.0.1:${port}`, output, stop: () => stopProcess(child) };
 }

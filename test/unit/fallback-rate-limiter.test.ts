@@ -79,3 +79,23 @@ describe('createFallbackRateLimiter with a store that stalls', () => {
     expect(JSON.parse(lines[0] ?? '').error).toBe('StoreTimeout: no answer within 20 ms');
   });
 });
+
+describe('createFallbackRateLimiter across outages', () => {
+  it('warns once per outage: again after the store recovered and failed anew', async () => {
+    const { store, limiter } = flakyStore();
+    const lines: string[] = [];
+    const limited = createFallbackRateLimiter(limiter, {
+      store: 'durable_object',
+      warn: (line) => lines.push(line),
+    });
+    await limited.take('a', 100);
+    await limited.take('a', 100);
+    expect(lines).toHaveLength(1);
+    store.down = false;
+    await limited.take('a', 100);
+    store.down = true;
+    await limited.take('a', 100);
+    await limited.take('a', 100);
+    expect(lines).toHaveLength(2);
+  });
+});

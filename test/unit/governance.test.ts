@@ -6,6 +6,7 @@ import {
   expectOpenAIError,
   GATEWAY_KEY,
   GOOGLE_TOKEN,
+  googleError,
   harness,
   post,
 } from './gateway-harness.ts';
@@ -41,7 +42,10 @@ function governed(options: { now?: () => number; env?: Record<string, unknown> }
       rateLimiter: createMemoryRateLimiter({ now: options.now }),
     },
   );
-  const records = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  const records = () =>
+    lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.message === 'request');
   return { ...h, lines, records };
 }
 
@@ -89,6 +93,33 @@ describe('hashed client keys (GATEWAY_KEYS)', () => {
   });
 });
 
+describe('a key in both GATEWAY_API_KEYS and GATEWAY_KEYS', () => {
+  it('is held to its GATEWAY_KEYS policy', async () => {
+    const h = governed({ env: { GATEWAY_API_KEYS: `${GATEWAY_KEY},${TEAM_A},${LIMITED}` } });
+    const refused = await post(h, '/v1/chat/completions', chatWith('gemini-2.5-pro'), as(TEAM_A));
+    await expectOpenAIError(refused, 403, 'permission_error', 'model_not_allowed');
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await post(h, '/v1/chat/completions', CHAT_BODY, as(LIMITED))).status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+    expect(h.records().map((record) => record.key_name)).toEqual([
+      'team-a',
+      'limited',
+      'limited',
+      'limited',
+    ]);
+    // A plain key that no entry hashes to stays unrestricted.
+    const plain = await post(
+      h,
+      '/v1/chat/completions',
+      chatWith('gemini-2.5-pro'),
+      as(GATEWAY_KEY),
+    );
+    expect(plain.status).toBe(200);
+  });
+});
+
 describe('models policy', () => {
   it.each([
     ['gemini-2.5-flash', 'exact, after the google/ prefix'],
@@ -114,6 +145,22 @@ describe('models policy', () => {
     expect(error.message).toBe(`The key "team-a" may not use the model ${named}.`);
     expect(h.calls).toHaveLength(0);
     expect(h.records()[0]?.error_code).toBe('model_not_allowed');
+  });
+
+  it('keeps a key with a models list to the openapi endpoint', async () => {
+    const h = governed();
+    const selfDeployed = `/v1/projects/${KEY_PROJECT}/locations/us-central1/endpoints/1234567890/chat/completions`;
+    const response = await post(h, selfDeployed, chatWith('gemini-2.5-flash'), as(TEAM_A));
+    const error = await expectOpenAIError(
+      response,
+      403,
+      'permission_error',
+      'endpoint_not_allowed',
+    );
+    expect(error.message).toContain('openapi');
+    expect(h.calls).toHaveLength(0);
+    // A key without a models list may call a self-deployed endpoint.
+    expect((await post(h, selfDeployed, CHAT_BODY, as(LIMITED))).status).toBe(200);
   });
 
   it('lists only the models a limited key may use', async () => {
@@ -168,6 +215,30 @@ describe('projects policy', () => {
 });
 
 describe('rpm limit', () => {
+  it('says in the log when the counts are per isolate, and not when they are shared', () => {
+    const perIsolate = governed();
+    const warning = perIsolate.lines
+      .map((line) => JSON.parse(line))
+      .find((r) => r.level === 'warn');
+    expect(warning?.event).toBe('rate_limits_per_isolate');
+
+    const lines: string[] = [];
+    const sharedStore = createMemoryRateLimiter();
+    harness({ GATEWAY_KEYS: KEYS, VERTEX_ALLOWED_PROJECTS: '*' }, undefined, undefined, {
+      log: (line) => lines.push(line),
+      rateLimiter: { scope: 'shared', take: (key, rpm) => sharedStore.take(key, rpm) },
+    });
+    harness(
+      { GATEWAY_KEYS: JSON.stringify([{ name: 'no-rpm', sha256: sha256('x') }]) },
+      undefined,
+      undefined,
+      {
+        log: (line) => lines.push(line),
+      },
+    );
+    expect(lines).toEqual([]);
+  });
+
   it('refuses the key at its limit with a truthful Retry-After, leaving other keys alone', async () => {
     let now = Date.UTC(2026, 10, 25, 12, 0, 10, 250);
     const h = governed({ now: () => now });
@@ -196,6 +267,16 @@ describe('rpm limit', () => {
     expect((await post(h, '/v1/chat/completions', CHAT_BODY, as(LIMITED))).status).toBe(429);
     now += 1000;
     expect((await post(h, '/v1/chat/completions', CHAT_BODY, as(LIMITED))).status).toBe(200);
+  });
+
+  it('reports the counted request on an upstream error too', async () => {
+    const h = harness({ GATEWAY_KEYS: KEYS, VERTEX_ALLOWED_PROJECTS: '*' }, () =>
+      googleError(400, 'INVALID_ARGUMENT'),
+    );
+    const response = await post(h, '/v1/chat/completions', CHAT_BODY, as(LIMITED));
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    expect(response.headers.get('x-ratelimit-remaining-requests')).toBe('1');
   });
 
   it('does not count requests refused for their own content', async () => {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { newKey } from '../../scripts/new-key.ts';
 import { allowsModel, parseKeyPolicies } from '../../src/auth/key-policy.ts';
 import { ConfigError, parseConfig } from '../../src/config.ts';
+import { createEnvGateway } from '../../src/env-gateway.ts';
 import { KEY_PROJECT, keyFileJson } from './helpers.ts';
 
 const HASH = 'a'.repeat(64);
@@ -60,10 +61,12 @@ describe('parseKeyPolicies', () => {
     [entry({ rpm: 0 }), '"rpm" that is not a whole number'],
     [entry({ rpm: 1.5 }), '"rpm" that is not a whole number'],
     [entry({ rpm: '60' }), '"rpm" that is not a whole number'],
-    [entry({ models: 'gemini-2.5-flash' }), '"models" that is not an array'],
-    [entry({ models: ['bad model'] }), '"models" that is not an array'],
-    [entry({ models: ['**'] }), '"models" that is not an array'],
-    [entry({ projects: ['Not_A_Project'] }), '"projects" that is not an array'],
+    [entry({ models: 'gemini-2.5-flash' }), '"models" that is not a non-empty array'],
+    [entry({ models: ['bad model'] }), '"models" that is not a non-empty array'],
+    [entry({ models: ['**'] }), '"models" that is not a non-empty array'],
+    [entry({ projects: ['Not_A_Project'] }), '"projects" that is not a non-empty array'],
+    [entry({ projects: [] }), '"projects" that is not a non-empty array'],
+    [entry({ models: [] }), '"models" that is not a non-empty array'],
     [
       JSON.stringify([
         { name: 'a', sha256: HASH },
@@ -82,6 +85,22 @@ describe('parseKeyPolicies', () => {
     const message = problem(text);
     expect(message).toContain(expected);
     expect(message).not.toContain(HASH);
+  });
+
+  it('gives bare Gemini patterns the google/ prefix the requests get', () => {
+    const [policy] = parseKeyPolicies(
+      entry({ models: ['gemini*', 'gem*', 'gemini-2.5-*', 'claude*', 'meta/*', '*'] }),
+    );
+    expect(policy?.models).toEqual([
+      'google/gemini*',
+      'google/gem*',
+      'google/gemini-2.5-*',
+      'claude*',
+      'meta/*',
+      '*',
+    ]);
+    if (!policy) throw new Error('no policy');
+    expect(allowsModel(policy, 'google/gemini-2.0-flash')).toBe(true);
   });
 
   it('matches models exactly, or by the prefix before a trailing *', () => {
@@ -113,7 +132,30 @@ describe('GATEWAY_KEYS and GOOGLE_AUTH_MODE in the configuration', () => {
   it('names the variable and never the hash', () => {
     const error = configError({ ...withKey, GATEWAY_KEYS: entry({ sha256: `${HASH}0` }) });
     expect(error.variable).toBe('GATEWAY_KEYS');
-    expect(error.message).not.toContain(HASH);
+    // Callers see only the variable; the operator's log gets the entry.
+    expect(error.message).toBe('GATEWAY_KEYS is not a valid list of client keys');
+    expect(error.detail).toContain('entry "team-a" needs "sha256"');
+    expect(error.detail).not.toContain(HASH);
+  });
+
+  it('tells callers only that GATEWAY_KEYS is invalid, and the operator which entry and why', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const handler = createEnvGateway()({
+        ...withKey,
+        GATEWAY_KEYS: entry({ projects: ['secret-project'] }),
+      });
+      const response = await handler(new Request('http://gateway.test/v1/chat/completions'));
+      expect(response.status).toBe(500);
+      const body = await response.text();
+      expect(body).toContain('GATEWAY_KEYS is not a valid list of client keys');
+      expect(body).not.toContain('secret-project');
+      expect(body).not.toContain('team-a');
+      const logged = errors.mock.calls.map((call) => String(call[0])).join('\n');
+      expect(logged).toContain('entry \\"team-a\\" lists project \\"secret-project\\"');
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it('needs a service account to serve hashed keys', () => {
@@ -122,8 +164,9 @@ describe('GATEWAY_KEYS and GOOGLE_AUTH_MODE in the configuration', () => {
 
   it('refuses a key project the gateway does not serve, but accepts the default project', () => {
     const error = configError({ ...withKey, GATEWAY_KEYS: entry({ projects: ['elsewhere'] }) });
-    expect(error.message).toContain('"elsewhere"');
-    expect(error.message).toContain('VERTEX_ALLOWED_PROJECTS');
+    expect(error.message).not.toContain('elsewhere');
+    expect(error.detail).toContain('"elsewhere"');
+    expect(error.detail).toContain('VERTEX_ALLOWED_PROJECTS');
     const config = parseConfig({
       ...withKey,
       VERTEX_ALLOWED_PROJECTS: 'elsewhere',

@@ -48,9 +48,11 @@ describe('createMemoryRateLimiter', () => {
     await limiter.take('busy', 2);
     time.advance(59_000);
     await limiter.take('busy', 2);
+    expect(limiter.trackedKeys).toBe(2);
     // A sweep runs here: 'idle' is out of its window, 'busy' still has a request in it.
     time.advance(3_000);
     expect((await limiter.take('busy', 2)).allowed).toBe(true);
+    expect(limiter.trackedKeys).toBe(1);
     expect((await limiter.take('busy', 2)).allowed).toBe(false);
     expect((await limiter.take('idle', 1)).allowed).toBe(true);
     expect((await limiter.take('idle', 1)).allowed).toBe(false);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfig } from '../../src/config.ts';
+import { type Config, parseConfig } from '../../src/config.ts';
+import { configError } from './gateway-harness.ts';
 import {
   CLIENT_EMAIL,
   GOOGLE_TOKEN_URI,
@@ -9,16 +10,6 @@ import {
   pemBody,
   testKeyPair,
 } from './helpers.ts';
-
-function configError(env: Record<string, unknown>): ConfigError {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected parseConfig to throw a ConfigError');
-}
 
 async function importsAsPkcs8(pem: string): Promise<CryptoKey> {
   const der = Buffer.from(pemBody(pem), 'base64');

@@ -1,7 +1,7 @@
 /** A gateway over a fake fetch that plays both Google's token endpoint and Vertex. */
 import { expect } from 'vitest';
 import { createGateway, type GatewayDependencies } from '../../src/app.ts';
-import { parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig } from '../../src/config.ts';
 import {
   type FakeHandler,
   fakeFetch,
@@ -107,4 +107,15 @@ export async function expectOpenAIError(
   expect(typeof body.error.message).toBe('string');
   if (code !== undefined) expect(body.error.code).toBe(code);
   return body.error;
+}
+
+/** The ConfigError parseConfig throws for `env`; fails the test if it throws none. */
+export function configError(env: Record<string, unknown>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected parseConfig to throw a ConfigError');
 }

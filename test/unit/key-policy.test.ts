@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { newKey } from '../../scripts/new-key.ts';
 import { allowsModel, parseKeyPolicies } from '../../src/auth/key-policy.ts';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { parseConfig } from '../../src/config.ts';
 import { createEnvGateway } from '../../src/env-gateway.ts';
+import { configError } from './gateway-harness.ts';
 import { KEY_PROJECT, keyFileJson } from './helpers.ts';
 
 const HASH = 'a'.repeat(64);
@@ -118,16 +119,6 @@ describe('parseKeyPolicies', () => {
 
 describe('GATEWAY_KEYS and GOOGLE_AUTH_MODE in the configuration', () => {
   const withKey = { GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson() };
-
-  function configError(env: Record<string, unknown>): ConfigError {
-    try {
-      parseConfig(env);
-    } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      return error as ConfigError;
-    }
-    throw new Error('expected a ConfigError');
-  }
 
   it('names the variable and never the hash', () => {
     const error = configError({ ...withKey, GATEWAY_KEYS: entry({ sha256: `${HASH}0` }) });

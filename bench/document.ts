@@ -102,7 +102,10 @@ to \`google/gemini-2.5-flash\`; the others forward it unchanged.
 - **Cold path**: a fresh process per sample (${plural(o.coldSamples, 'sample')} per leg,
   alternating): the first request after the server accepts connections (for the gateway: parse
   the configuration, import the key, sign, exchange at the emulator's token endpoint, forward),
-  and the second one.
+  and the second one. The gateway legs run once more per sample with
+  \`GOOGLE_AUTH_MODE=self-signed\` (import, sign, forward: no exchange, which the run checks). The
+  emulator's token endpoint is on loopback, so the exchange saved here is far cheaper than a round
+  trip to Google from the edge.
 - **Directives** (the large answer, the slow streams) are queued on the emulator's fault queue
   before each measurement rather than sent in the body, because Portkey drops body fields it
   does not know; every leg sends the same body.

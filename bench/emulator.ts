@@ -50,6 +50,8 @@ export async function startEmulator(workdir: string): Promise<EmulatorProcess> {
     return JSON.parse(text) as T;
   }
 
+  // The gateway's self-signed cold path needs Vertex (here, the emulator) to take its JWT.
+  await admin('config', 'POST', { acceptSelfSignedJwt: true });
   // Long enough for any run: no leg with a fixed bearer may see it expire mid-benchmark.
   const { access_token } = await admin<{ access_token: string }>('access-tokens', 'POST', {
     ttlSeconds: 6 * 3600,

@@ -73,6 +73,8 @@ const GATEWAY_ROUTE = '/v1/chat/completions';
 export interface StartOptions {
   /** Opens the runtime's V8 inspector on this loopback port (for CPU profiles; not Portkey). */
   inspectorPort?: number;
+  /** Settings added to the gateway's own (gateway legs only), e.g. GOOGLE_AUTH_MODE. */
+  gatewaySettings?: Record<string, string>;
 }
 
 export async function startLeg(
@@ -82,6 +84,7 @@ export async function startLeg(
 ): Promise<RunningLeg> {
   const { emulator } = context;
   const inspect = options.inspectorPort;
+  const gateway = { ...gatewayEnv(emulator), ...options.gatewaySettings };
   switch (id) {
     case 'direct':
       return {
@@ -94,11 +97,11 @@ export async function startLeg(
         stop: async () => {},
       };
     case 'gateway-workerd':
-      return startWorkerd(id, context.bundle.file, gatewayEnv(emulator), inspect);
+      return startWorkerd(id, context.bundle.file, gateway, inspect);
     case 'floor-workerd':
       return startWorkerd(id, floorModule(context.workdir), floorEnv(emulator), inspect);
     case 'gateway-deno':
-      return startDeno(id, 'src/runtime/deno.ts', gatewayEnv(emulator), inspect);
+      return startDeno(id, 'src/runtime/deno.ts', gateway, inspect);
     case 'floor-deno':
       return startDeno(id, 'bench/floor-worker.ts', floorEnv(emulator), inspect);
     case 'portkey':

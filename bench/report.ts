@@ -103,8 +103,8 @@ class Figures {
     };
   }
 
-  cold(leg: LegId) {
-    const samples = this.results.cold[leg] ?? [];
+  cold(leg: LegId, selfSigned = false) {
+    const samples = (selfSigned ? this.results.coldSelfSigned : this.results.cold)[leg] ?? [];
     if (samples.length === 0) return undefined;
     return {
       startup: median(samples.map((s) => s.startupMs)),
@@ -222,11 +222,14 @@ export function resultTables(results: BenchResults): string {
         'second request (ms)',
         'first − second (ms)',
       ],
-      legs.flatMap((leg) => {
-        const c = f.cold(leg);
-        if (!c) return [];
-        return [[LEG_INFO[leg].label, ms(c.startup), ms(c.first), ms(c.second), ms(c.added)]];
-      }),
+      legs.flatMap((leg) =>
+        [false, true].flatMap((selfSigned) => {
+          const c = f.cold(leg, selfSigned);
+          if (!c) return [];
+          const label = `${LEG_INFO[leg].label}${selfSigned ? ', self-signed JWT' : ''}`;
+          return [[label, ms(c.startup), ms(c.first), ms(c.second), ms(c.added)]];
+        }),
+      ),
     )}`,
   );
 

@@ -36,6 +36,8 @@ export interface BenchResults {
   rounds: Partial<Record<LegId, LegRound[]>>;
   memory: Partial<Record<LegId, MemorySample[]>>;
   cold: Partial<Record<LegId, ColdSample[]>>;
+  /** The gateway legs' cold path again, with GOOGLE_AUTH_MODE=self-signed (no token exchange). */
+  coldSelfSigned: Partial<Record<LegId, ColdSample[]>>;
   bundle: Bundle;
   machine: Machine;
   command: string;

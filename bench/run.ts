@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       legs: options.legs,
       rounds,
       memory,
-      cold,
+      ...cold,
       bundle,
       machine,
       command: command(),

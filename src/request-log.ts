@@ -53,6 +53,41 @@ export function requestLogLine(record: RequestRecord): string {
   return JSON.stringify({ level: 'info', message: 'request', ...record });
 }
 
+/** Opens a request's log record; the time is taken here, before any gateway work. */
+export function openRequestLog(method: string, callerRequestId: string | undefined): RequestLog {
+  const startedAt = performance.now();
+  return {
+    record: { request_id: requestIdFrom(callerRequestId), method, route: null },
+    startedAt,
+    deferred: false,
+    headersSet: false,
+  };
+}
+
+/**
+ * Completes a record with the response that goes out: its status and timing, the request id and
+ * server timing on the response unless the handler put them there already, and the log line
+ * unless a stream writes it when it ends. Every response passes here, errors included.
+ */
+export function closeRequestLog(
+  log: RequestLog,
+  response: Response,
+  writeLog: (record: RequestRecord) => void,
+): void {
+  const { record } = log;
+  const elapsed = roundMs(performance.now() - log.startedAt);
+  record.status = response.status;
+  record.ttfb_ms = elapsed;
+  if (!log.headersSet) {
+    response.headers.set('x-request-id', record.request_id);
+    response.headers.set('server-timing', serverTiming(elapsed, record.upstream_ms));
+  }
+  if (!log.deferred) {
+    record.total_ms = elapsed;
+    writeLog(record);
+  }
+}
+
 // Callers may correlate with their own id, if it is short and plain enough to log and echo.
 const CALLER_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 

@@ -15,7 +15,7 @@ import {
   rmSync,
   statSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 
@@ -210,17 +210,7 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** A loopback port that was free a moment ago (for servers that cannot report the one they got). */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort } from '../test/support/free-port.ts';
 
 export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { EmulatorStats, RecordedChatRequest } from '../../emulator/state.ts';
+import { freePort } from '../support/free-port.ts';
 
 /**
  * Starts the real processes the e2e suite drives: the emulator (`npm run emulator`), the gateway
@@ -23,16 +23,7 @@ export interface RunningProcess {
   stateDir?: string;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 export function launch(
   command: string,

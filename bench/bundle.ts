@@ -23,14 +23,17 @@ export interface Bundle {
   wranglerGzipBytes: number | null;
 }
 
-/** `minify: false` overrides wrangler.toml, for CPU profiles with readable function names. */
+/**
+ * `minify: false` overrides wrangler.toml, for CPU profiles with readable function names.
+ * `checkout` bundles another checkout of the gateway (bench:compare) with its own wrangler.toml.
+ */
 export async function buildBundle(
   outdir: string,
-  options: { minify?: boolean } = {},
+  options: { minify?: boolean; checkout?: string } = {},
 ): Promise<Bundle> {
   const args = ['deploy', '--dry-run', '--outdir', outdir];
   if (options.minify === false) args.push('--no-minify');
-  const { code, output } = await runCommand(join(BIN, 'wrangler'), args);
+  const { code, output } = await runCommand(join(BIN, 'wrangler'), args, {}, options.checkout);
   if (code !== 0) throw new Error(`wrangler deploy --dry-run failed (${code}):\n${output}`);
   const moduleName = readdirSync(outdir).find((name) => name.endsWith('.js'));
   if (!moduleName) throw new Error(`wrangler wrote no .js module to ${outdir}:\n${output}`);

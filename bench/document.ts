@@ -81,7 +81,10 @@ to \`google/gemini-2.5-flash\`; the others forward it unchanged.
   and its median is reported.
 - **Throughput**: autocannon, ${o.connections} keep-alive connections, closed loop, a
   ${o.warmupSeconds} s warm-up, then ${o.throughputSeconds} s measured. p50/p99
-  @${o.connections} are over every request of that run.
+  @${o.connections} are over every request of that run. CPU µs/req is the CPU time of the
+  leg's process (every thread, from each thread's \`/proc/…/schedstat\`) over the measured
+  seconds, divided by the requests served: the leg's own cost per request, apart from how the two
+  cores are shared with autocannon and the emulator, which req/s at saturation also reflects.
 - **Latency @1 and time to first chunk**: sequential requests on one keep-alive
   \`http.Agent\` connection, timed with \`process.hrtime.bigint()\`, after 20 warm-up
   requests: up to ${o.sequential.maxRequests} requests, or ${o.sequential.maxSeconds} s, per

@@ -46,6 +46,8 @@ export const CLIENT_KEY = 'bench-client-key';
 export interface Target {
   url: string;
   headers: Record<string, string>;
+  /** The process that serves it, whose CPU time is measured; absent or null for `direct`. */
+  pid?: number | null;
 }
 
 export interface RunningLeg extends Target {
@@ -62,8 +64,11 @@ export interface RunningLeg extends Target {
 /** What every leg is started from; prepared once per benchmark run. */
 export interface LegContext {
   emulator: EmulatorProcess;
-  /** The `wrangler deploy --dry-run` output; workerd configs for the gateway go beside it. */
-  bundle: Bundle;
+  /**
+   * The `wrangler deploy --dry-run` output; workerd configs for the gateway go beside it. Absent
+   * when every workerd gateway leg runs another checkout's bundle (bench:compare).
+   */
+  bundle?: Bundle;
   /** A scratch directory for the floor's JavaScript and its workerd configs. */
   workdir: string;
 }
@@ -75,6 +80,18 @@ export interface StartOptions {
   inspectorPort?: number;
   /** Settings added to the gateway's own (gateway legs only), e.g. GOOGLE_AUTH_MODE. */
   gatewaySettings?: Record<string, string>;
+  /** Runs another checkout of the gateway instead of this one (gateway legs only). */
+  checkout?: Checkout;
+}
+
+/**
+ * Another checkout of the gateway, for `npm run bench:compare`: its own bundle and wrangler.toml
+ * on workerd, its own source and deno.json on Deno. The floors stay this checkout's.
+ */
+export interface Checkout {
+  dir: string;
+  /** Its `wrangler deploy --dry-run` output; needed for the workerd leg. */
+  bundle?: Bundle;
 }
 
 export async function startLeg(
@@ -96,12 +113,16 @@ export async function startLeg(
         output: () => '',
         stop: async () => {},
       };
-    case 'gateway-workerd':
-      return startWorkerd(id, context.bundle.file, gateway, inspect);
+    case 'gateway-workerd': {
+      const { checkout } = options;
+      const bundle = checkout ? checkout.bundle : context.bundle;
+      if (!bundle) throw new Error(`no bundle built for ${checkout?.dir ?? 'this checkout'}`);
+      return startWorkerd(id, bundle.file, gateway, inspect, checkout?.dir);
+    }
     case 'floor-workerd':
       return startWorkerd(id, floorModule(context.workdir), floorEnv(emulator), inspect);
     case 'gateway-deno':
-      return startDeno(id, 'src/runtime/deno.ts', gateway, inspect);
+      return startDeno(id, 'src/runtime/deno.ts', gateway, inspect, options.checkout?.dir);
     case 'floor-deno':
       return startDeno(id, 'bench/floor-worker.ts', floorEnv(emulator), inspect);
     case 'portkey':
@@ -160,8 +181,9 @@ async function startWorkerd(
   moduleFile: string,
   env: Record<string, string>,
   inspectorPort: number | undefined,
+  checkout: string = ROOT,
 ): Promise<RunningLeg> {
-  const settings = readWranglerToml();
+  const settings = readWranglerToml(join(checkout, 'wrangler.toml'));
   const port = await freePort();
   const moduleName = moduleFile.slice(moduleFile.lastIndexOf('/') + 1);
   const dir = moduleFile.slice(0, moduleFile.lastIndexOf('/'));
@@ -187,10 +209,13 @@ async function startDeno(
   entry: string,
   env: Record<string, string>,
   inspectorPort: number | undefined,
+  checkout?: string,
 ): Promise<RunningLeg> {
   const port = await freePort();
-  const args = denoServeArgs(entry, port);
+  const args = denoServeArgs(checkout ? join(checkout, entry) : entry, port);
   if (inspectorPort !== undefined) args.splice(1, 0, `--inspect=127.0.0.1:${inspectorPort}`);
+  // The checkout's own import map, so it runs with the dependency versions it declares.
+  if (checkout) args.splice(1, 0, `--config=${join(checkout, 'deno.json')}`);
   const started = performance.now();
   const { child } = await spawnChild(join(BIN, 'deno'), args, {
     env,

@@ -12,7 +12,7 @@ import autocannon from 'autocannon';
 import type { Directives } from '../emulator/directives.ts';
 import type { EmulatorStats } from '../emulator/state.ts';
 import type { Target } from './legs.ts';
-import { sleep } from './processes.ts';
+import { sleep, treeCpuNs } from './processes.ts';
 import { percentile } from './stats.ts';
 
 /** A small, realistic OpenAI-style request; the bare Gemini name is what OpenAI clients send. */
@@ -130,6 +130,13 @@ async function sequential(
 export interface Throughput {
   requestsPerSecond: number;
   latency: Latency;
+  /**
+   * CPU time the serving process (all its threads) spent per request during the measured
+   * seconds, in µs; null for a leg with no process of ours (direct). At saturation req/s also
+   * depends on how the cores are shared with the load generator and the emulator; this is the
+   * leg's own cost.
+   */
+  cpuUsPerRequest: number | null;
 }
 
 /** Closed-loop load at `connections` keep-alive connections: req/s and the latency of each. */
@@ -164,8 +171,18 @@ export async function measureThroughput(
     return { samples, duration: result.duration };
   };
   if (warmupSeconds > 0) await run(warmupSeconds, false);
+  const pid = target.pid ?? null;
+  const cpuBefore = pid === null ? 0 : treeCpuNs(pid);
   const { samples, duration } = await run(seconds, true);
-  return { requestsPerSecond: samples.length / duration, latency: latencyOf(samples) };
+  const cpuUsPerRequest =
+    pid === null || samples.length === 0
+      ? null
+      : (treeCpuNs(pid) - cpuBefore) / 1e3 / samples.length;
+  return {
+    requestsPerSecond: samples.length / duration,
+    latency: latencyOf(samples),
+    cpuUsPerRequest,
+  };
 }
 
 /** Latency of a non-streaming request at one connection. */

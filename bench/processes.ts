@@ -81,10 +81,11 @@ export async function runCommand(
   command: string,
   args: readonly string[],
   env: Record<string, string> = {},
+  cwd: string = ROOT,
 ): Promise<{ code: number | null; output: string }> {
   installCleanup();
   const proc = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...baseEnv(), ...env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -214,11 +215,8 @@ export { freePort } from '../test/support/free-port.ts';
 
 export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
-/**
- * Resident memory of a process and all its descendants, in bytes (VmRSS from /proc). Summing the
- * tree keeps the figure honest for a runtime that forks helpers.
- */
-export function treeRssBytes(pid: number): number {
+/** A process and all its descendants, from the parent links in /proc. */
+function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -228,12 +226,48 @@ export function treeRssBytes(pid: number): number {
     list.push(Number(entry));
     children.set(parent, list);
   }
-  let total = 0;
+  const tree: number[] = [];
   const pending = [pid];
   while (pending.length > 0) {
     const current = pending.pop() as number;
-    total += rssBytes(current);
+    tree.push(current);
     pending.push(...(children.get(current) ?? []));
+  }
+  return tree;
+}
+
+/**
+ * Resident memory of a process and all its descendants, in bytes (VmRSS from /proc). Summing the
+ * tree keeps the figure honest for a runtime that forks helpers.
+ */
+export function treeRssBytes(pid: number): number {
+  let total = 0;
+  for (const member of processTree(pid)) total += rssBytes(member);
+  return total;
+}
+
+/**
+ * CPU time used so far by every thread of a process tree, in ns. It comes from each thread's
+ * schedstat, which the scheduler keeps exactly; /proc/PID/stat's utime and stime are sampled at
+ * the 100 Hz tick, too coarse for a few seconds of load.
+ */
+export function treeCpuNs(pid: number): number {
+  let total = 0;
+  for (const member of processTree(pid)) {
+    let threads: string[];
+    try {
+      threads = readdirSync(`/proc/${member}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const thread of threads) {
+      try {
+        const schedstat = readFileSync(`/proc/${member}/task/${thread}/schedstat`, 'utf8');
+        total += Number(schedstat.split(' ')[0]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
   }
   return total;
 }

@@ -116,6 +116,8 @@ class Figures {
 }
 
 const rps = (r: LegRound) => r.throughput.requestsPerSecond;
+// NaN (shown as –) for the direct leg, which has no process of its own to watch.
+const cpuPerRequest = (r: LegRound) => r.throughput.cpuUsPerRequest ?? Number.NaN;
 const p50At1 = (r: LegRound) => r.latency.p50;
 const firstChunkP50 = (r: LegRound) => r.firstChunk.p50;
 
@@ -134,6 +136,7 @@ export function resultTables(results: BenchResults): string {
         'Leg',
         `req/s @${connections}`,
         'req/s min–max',
+        `CPU µs/req @${connections}`,
         'p50 @1 (ms)',
         'p99 @1 (ms)',
         `p50 @${connections} (ms)`,
@@ -149,6 +152,7 @@ export function resultTables(results: BenchResults): string {
             LEG_INFO[leg].label,
             int(throughput.median),
             `${int(throughput.min)}–${int(throughput.max)}`,
+            int(f.median(leg, cpuPerRequest)),
             ms(f.median(leg, p50At1)),
             ms(f.median(leg, (r) => r.latency.p99)),
             ms(f.median(leg, (r) => r.throughput.latency.p50)),
@@ -259,6 +263,10 @@ export function resultTables(results: BenchResults): string {
         [
           `gateway / Portkey, req/s @${connections}`,
           ...GATEWAYS.map((g) => ratio(f.ratio(g.gateway, 'portkey', rps))),
+        ],
+        [
+          `gateway / floor, CPU per request @${connections}`,
+          ...GATEWAYS.map((g) => ratio(f.ratio(g.gateway, g.floor, cpuPerRequest))),
         ],
         [
           `floor / Portkey, req/s @${connections}`,

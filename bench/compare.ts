@@ -59,6 +59,9 @@ if (values.help || !values.variants) {
 const runtime = values.runtime;
 if (runtime !== 'workerd' && runtime !== 'deno')
   throw new Error(`--runtime: workerd or deno\n${USAGE}`);
+if (values.mode !== 'json' && values.mode !== 'stream') {
+  throw new Error(`--mode: json or stream\n${USAGE}`);
+}
 const body = values.mode === 'stream' ? STREAM_BODY : CHAT_BODY;
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);

@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { stripTypeScriptTypes } from 'node:module';
 import { join } from 'node:path';
+import { denoServeArgs } from '../test/support/deno-serve-args.ts';
 import type { Bundle } from './bundle.ts';
 import { type EmulatorProcess, LOCATION, PROJECT } from './emulator.ts';
 import { BIN, type Child, freePort, ROOT, spawnChild } from './processes.ts';
@@ -222,21 +223,6 @@ async function startDeno(
     readyLine: /Listening on http:\/\/127\.0\.0\.1:\d+/,
   });
   return running(id, child, port, started);
-}
-
-function denoServeArgs(entry: string, port: number): string[] {
-  const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-    scripts: Record<string, string>;
-  };
-  const script = packageJson.scripts['serve:deno'] ?? '';
-  const expanded = script.replace(/\$\{(\w+):-([^}]*)\}/g, (_, name: string, fallback: string) =>
-    name === 'HOST' ? '127.0.0.1' : name === 'PORT' ? String(port) : fallback,
-  );
-  const words = expanded.split(/\s+/).filter(Boolean);
-  if (words[0] !== 'deno' || words[1] !== 'serve' || !words.at(-1)?.endsWith('.ts')) {
-    throw new Error(`cannot derive a deno serve command from "serve:deno": ${script}`);
-  }
-  return [...words.slice(1, -1), entry];
 }
 
 /**

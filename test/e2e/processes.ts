@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { EmulatorStats, RecordedChatRequest } from '../../emulator/state.ts';
+import { denoServeArgs } from '../support/deno-serve-args.ts';
 import { freePort } from '../support/free-port.ts';
 
 /**
@@ -202,22 +203,12 @@ export async function startDenoWithKv(
   kvPath: string,
 ): Promise<RunningProcess> {
   const port = await freePort();
+  // `npm run serve:deno`'s flags, plus Deno KV and access to its file only.
+  const args = denoServeArgs('src/runtime/deno.ts', port);
+  args.splice(1, 0, '--unstable-kv', `--allow-read=${kvPath}`, `--allow-write=${kvPath}`);
   const { child, output } = await launch(
     join(BIN, 'deno'),
-    [
-      'serve',
-      '--unstable-kv',
-      '--unstable-no-legacy-abort',
-      '--allow-net',
-      '--allow-env',
-      `--allow-read=${kvPath}`,
-      `--allow-write=${kvPath}`,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      'src/runtime/deno.ts',
-    ],
+    args,
     /Listening on http:\/\/127\.0\.0\.1:\d+/,
     { ...env, DENO_KV_DEFAULT_PATH: kvPath },
   );

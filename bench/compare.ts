@@ -6,12 +6,16 @@
  * median over rounds of each one's CPU time per request divided by the floor's in that round.
  *
  *   npm run bench:compare -- --variants main=.,try=../try [--runtime workerd|deno]
- *                            [--mode json|stream] [--rounds 12] [--seconds 1.5] [--memory]
+ *                            [--mode json|stream] [--rounds 12] [--seconds 1.5]
+ *                            [--memory | --latency | --large]
  *
  * A checkout is a directory with the gateway's files and its dependencies installed: a git
  * worktree (`git worktree add ../try`) with `npm ci` run in it, or a node_modules symlink to this
  * one's. `--memory` instead opens 1000 slow streams on a fresh process per checkout and round,
- * and reports the RSS over idle, as `npm run bench` does.
+ * and reports the RSS over idle, as `npm run bench` does. `--latency` instead times sequential
+ * requests on one connection (the whole answer with `--mode json`, the first chunk with
+ * `--mode stream`) and reports each checkout's p50 minus the floor's, as a median over rounds.
+ * `--large` streams an 8 MB answer through each leg and reports MB/s relative to the floor's.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +26,10 @@ import { startEmulator } from './emulator.ts';
 import { type Checkout, type LegContext, type LegId, type RunningLeg, startLeg } from './legs.ts';
 import {
   CHAT_BODY,
+  measureLatency,
+  measureStreamRate,
   measureThroughput,
+  measureTimeToFirstChunk,
   openSlowStreams,
   STREAM_BODY,
   waitForUpstreamStreams,
@@ -38,7 +45,7 @@ import {
 import { median } from './stats.ts';
 
 const USAGE =
-  'usage: npm run bench:compare -- --variants name=dir,name=dir [--runtime workerd|deno] [--mode json|stream] [--rounds N] [--seconds S] [--connections N] [--memory]';
+  'usage: npm run bench:compare -- --variants name=dir,name=dir [--runtime workerd|deno] [--mode json|stream] [--rounds N] [--seconds S] [--connections N] [--memory | --latency | --large]';
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +56,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '1.5' },
     connections: { type: 'string', default: '32' },
     memory: { type: 'boolean', default: false },
+    latency: { type: 'boolean', default: false },
+    large: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -61,6 +70,9 @@ if (runtime !== 'workerd' && runtime !== 'deno')
   throw new Error(`--runtime: workerd or deno\n${USAGE}`);
 if (values.mode !== 'json' && values.mode !== 'stream') {
   throw new Error(`--mode: json or stream\n${USAGE}`);
+}
+if ([values.memory, values.latency, values.large].filter(Boolean).length > 1) {
+  throw new Error(`at most one of --memory, --latency and --large\n${USAGE}`);
 }
 const body = values.mode === 'stream' ? STREAM_BODY : CHAT_BODY;
 const rounds = Number(values.rounds);
@@ -98,41 +110,115 @@ async function prepare(workdir: string): Promise<Variant[]> {
 const start = (v: Variant, context: LegContext) =>
   startLeg(v.leg, context, { checkout: v.checkout });
 
-async function compareCpu(list: Variant[], context: LegContext): Promise<void> {
+async function startAll(list: Variant[], context: LegContext): Promise<RunningLeg[]> {
   const legs: RunningLeg[] = [];
   for (const v of list) legs.push(await start(v, context));
-  for (const leg of legs) await measureThroughput(leg, connections, 2, 0, body);
-  const cpu = list.map(() => [] as number[]);
-  const rps = list.map(() => [] as number[]);
+  return legs;
+}
+
+/**
+ * Measures every leg once per round, forwards on even rounds and backwards on odd ones (as
+ * npm run bench alternates), and returns each leg's results, one per round.
+ */
+async function alternate<T>(
+  legs: RunningLeg[],
+  measure: (leg: RunningLeg) => Promise<T>,
+): Promise<T[][]> {
+  const results = legs.map(() => [] as T[]);
   for (let round = 0; round < rounds; round++) {
-    // Forwards on even rounds, backwards on odd ones, as npm run bench alternates.
     const order = legs.map((_, i) => i);
     if (round % 2 === 1) order.reverse();
-    for (const i of order) {
-      const result = await measureThroughput(legs[i] as RunningLeg, connections, seconds, 0, body);
-      cpu[i]?.push(result.cpuUsPerRequest ?? Number.NaN);
-      rps[i]?.push(result.requestsPerSecond);
-    }
+    for (const i of order) results[i]?.push(await measure(legs[i] as RunningLeg));
     process.stderr.write(`round ${round + 1}/${rounds}\n`);
   }
-  const floorCpu = cpu[0] as number[];
+  return results;
+}
+
+interface Column {
+  label: string;
+  /** Per variant, one value per round; the median is shown. */
+  values: number[][];
+  digits: number;
+}
+
+/**
+ * One line per variant: its figure against the floor's in the same round (median, then every
+ * round's), then the medians of the raw figures.
+ */
+function printComparison(
+  list: Variant[],
+  title: string,
+  relative: { label: string; of: (x: number, floor: number) => number; signed: boolean },
+  raw: Column[],
+): void {
+  const first = raw[0] as Column;
+  const floor = first.values[0] as number[];
+  const show = (x: number) => `${relative.signed && x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+  console.log(`${runtime}, ${title}, ${rounds} rounds of ${seconds} s\n`);
   console.log(
-    `${runtime}, ${values.mode}, ${connections} connections, ${rounds} rounds of ${seconds} s\n`,
+    `${'variant'.padEnd(14)}${`${relative.label} (median; per round)`.padEnd(50)}` +
+      raw.map((c) => c.label.padStart(12)).join(''),
   );
-  console.log('variant       CPU/floor (median; per round)                     CPU µs/req   req/s');
   list.forEach((v, i) => {
-    const ratios = (cpu[i] as number[]).map((x, r) => x / (floorCpu[r] as number));
-    console.log(
-      `${v.name.padEnd(12)}  ${median(ratios).toFixed(3)}  [${ratios.map((x) => x.toFixed(2)).join(' ')}]`.padEnd(
-        64,
-      ) +
-        `${median(cpu[i] as number[])
-          .toFixed(1)
-          .padStart(10)}  ${median(rps[i] as number[])
-          .toFixed(0)
-          .padStart(6)}`,
+    const per = (first.values[i] as number[]).map((x, r) => relative.of(x, floor[r] as number));
+    const perRound = `${show(median(per))}  [${per.map((x) => x.toFixed(2)).join(' ')}]`;
+    const columns = raw.map((c) =>
+      median(c.values[i] as number[])
+        .toFixed(c.digits)
+        .padStart(12),
     );
+    console.log(`${v.name.padEnd(12)}  ${perRound.padEnd(50)}${columns.join('')}`);
   });
+}
+
+const ratio = (x: number, floor: number) => x / floor;
+
+async function compareCpu(list: Variant[], context: LegContext): Promise<void> {
+  const legs = await startAll(list, context);
+  for (const leg of legs) await measureThroughput(leg, connections, 2, 0, body);
+  const results = await alternate(legs, (leg) =>
+    measureThroughput(leg, connections, seconds, 0, body),
+  );
+  printComparison(
+    list,
+    `${values.mode}, ${connections} connections`,
+    { label: 'CPU / floor', of: ratio, signed: false },
+    [
+      {
+        label: 'CPU µs/req',
+        values: results.map((r) => r.map((x) => x.cpuUsPerRequest ?? Number.NaN)),
+        digits: 1,
+      },
+      { label: 'req/s', values: results.map((r) => r.map((x) => x.requestsPerSecond)), digits: 0 },
+    ],
+  );
+}
+
+async function compareLatency(list: Variant[], context: LegContext): Promise<void> {
+  const legs = await startAll(list, context);
+  const measure = values.mode === 'stream' ? measureTimeToFirstChunk : measureLatency;
+  const budget = { maxRequests: 100_000, maxSeconds: seconds };
+  const results = await alternate(legs, async (leg) => (await measure(leg, budget)).p50);
+  printComparison(
+    list,
+    `${values.mode === 'stream' ? 'first chunk' : 'whole answer'} p50 at 1 connection`,
+    { label: '− floor, ms', of: (x, floor) => x - floor, signed: true },
+    [{ label: 'p50 ms', values: results, digits: 3 }],
+  );
+}
+
+async function compareLargeStream(list: Variant[], context: LegContext): Promise<void> {
+  const legs = await startAll(list, context);
+  const budget = { maxRequests: 20, maxSeconds: seconds };
+  const results = await alternate(legs, (leg) =>
+    measureStreamRate(leg, context.emulator, 8e6, budget),
+  );
+  printComparison(
+    list,
+    'MB/s of an 8 MB streamed answer',
+    { label: 'MB/s / floor', of: ratio, signed: false },
+    [{ label: 'MB/s', values: results, digits: 1 }],
+  );
 }
 
 async function compareMemory(list: Variant[], context: LegContext): Promise<void> {
@@ -174,7 +260,10 @@ async function main(): Promise<void> {
   // No bundle of this checkout: a gateway leg on workerd always brings its own checkout's.
   const context: LegContext = { emulator, workdir };
   try {
-    await (values.memory ? compareMemory(list, context) : compareCpu(list, context));
+    if (values.memory) await compareMemory(list, context);
+    else if (values.latency) await compareLatency(list, context);
+    else if (values.large) await compareLargeStream(list, context);
+    else await compareCpu(list, context);
   } finally {
     await emulator.stop();
   }

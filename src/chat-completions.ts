@@ -75,11 +75,12 @@ export function createChatCompletions(
     record.location = result.location;
     if (!result.ok) {
       record.upstream_status = result.upstreamStatus;
-      // Only an answer that reached Vertex names a location; a failed token exchange did not.
-      if (result.attempts > 0) result.error.headers[LOCATION_HEADER] = result.location;
-      // The request was counted: the client's view of its remaining minute should say so.
-      if (limitHeaders) Object.assign(result.error.headers, limitHeaders);
-      throw result.error;
+      throw result.error.withHeaders({
+        // Only an answer that reached Vertex names a location; a failed token exchange did not.
+        ...(result.attempts > 0 ? { [LOCATION_HEADER]: result.location } : {}),
+        // The request was counted: the client's view of its remaining minute should say so.
+        ...limitHeaders,
+      });
     }
     const upstreamResponse = result.response;
     record.upstream_status = upstreamResponse.status;

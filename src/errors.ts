@@ -24,7 +24,12 @@ export class GatewayError extends Error {
   readonly type: OpenAIErrorType;
   readonly code: string;
   readonly param: string | null;
-  readonly headers: Record<string, string>;
+  /**
+   * Read-only: one GatewayError can answer many requests (every caller that waited on the same
+   * failed token exchange gets the same one), so per-request headers go on a copy
+   * (`withHeaders`), never on the original.
+   */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     status: number,
@@ -39,6 +44,14 @@ export class GatewayError extends Error {
     this.code = code;
     this.param = options.param ?? null;
     this.headers = options.headers ?? {};
+  }
+
+  /** The same error with more response headers, for one request's answer. */
+  withHeaders(extra: Readonly<Record<string, string>>): GatewayError {
+    return new GatewayError(this.status, this.type, this.code, this.message, {
+      param: this.param,
+      headers: { ...this.headers, ...extra },
+    });
   }
 
   toJSON(): OpenAIErrorBody {

@@ -10,7 +10,7 @@ import {
   harness,
   post,
 } from './gateway-harness.ts';
-import { KEY_PROJECT } from './helpers.ts';
+import { jsonResponse, KEY_PROJECT } from './helpers.ts';
 
 // Per-key policies from GATEWAY_KEYS, exercised through the whole gateway with a fake Google.
 
@@ -237,6 +237,33 @@ describe('rpm limit', () => {
       },
     );
     expect(lines).toEqual([]);
+  });
+
+  it("keeps one key's limit headers off another's answer when both share a failed token exchange", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const h = harness(
+      { GATEWAY_KEYS: KEYS, VERTEX_ALLOWED_PROJECTS: `${KEY_PROJECT},other-project` },
+      undefined,
+      async () => {
+        await gate;
+        return jsonResponse({ error: 'invalid_grant', error_description: 'Bad JWT.' }, 400);
+      },
+      { rateLimiter: createMemoryRateLimiter() },
+    );
+    const limited = post(h, '/v1/chat/completions', CHAT_BODY, as(LIMITED));
+    const unlimited = post(h, '/v1/chat/completions', CHAT_BODY, as(TEAM_A));
+    // Both requests are now waiting on the one exchange, which fails for both of them.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+    const [a, b] = await Promise.all([limited, unlimited]);
+    expect(h.tokenCalls()).toHaveLength(1);
+    expect([a.status, b.status]).toEqual([502, 502]);
+    expect(a.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    expect(b.headers.get('x-ratelimit-limit-requests')).toBeNull();
+    expect(b.headers.get('x-ratelimit-remaining-requests')).toBeNull();
   });
 
   it('refuses the key at its limit with a truthful Retry-After, leaving other keys alone', async () => {

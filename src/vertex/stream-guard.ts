@@ -22,6 +22,9 @@ export interface StreamGuardOptions {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const LF_ONLY = Uint8Array.of(LF);
+const CR_ONLY = Uint8Array.of(CR);
+const CRLF = Uint8Array.of(CR, LF);
 const ERROR_KEY = new TextEncoder().encode('"error"');
 const USAGE_KEY = new TextEncoder().encode('"usage"');
 // Past this, an event without an end is passed on unread rather than held any longer.
@@ -35,7 +38,9 @@ const MAX_HELD_BYTES = 4 * 1024 * 1024;
  *
  * Only whole events are passed on: the bytes after the last blank line wait for the rest of
  * their event, so an error event never lands in the middle of another. Vertex ends every chunk
- * on an event boundary, so in practice nothing waits.
+ * on an event boundary, so in practice nothing waits. The one byte change: a last event that
+ * the upstream ends at EOF without its blank line gets one, so that it is checked like the rest
+ * and strict SSE parsers deliver it.
  */
 export function guardEventStream(
   body: ReadableStream<Uint8Array>,
@@ -126,7 +131,14 @@ export function guardEventStream(
         }
         if (idle) return fail(controller, 'idle_timeout', idleTimeoutError(idleTimeoutMs));
         if (result.done) {
-          if (held) controller.enqueue(held);
+          // EOF ends the last event too (Vertex may leave off its blank line): it is checked like
+          // any other, and given its end so that strict SSE parsers do not drop it.
+          if (held) {
+            const last = withEventEnd(held);
+            held = null;
+            relay(controller, last);
+            if (ended) return;
+          }
           controller.close();
           return end('complete');
         }
@@ -208,6 +220,14 @@ export function afterLastEventEnd(bytes: Uint8Array): number {
   return 0;
 }
 
+/** An unfinished last event with the blank line after it, in the line ending it already uses. */
+function withEventEnd(tail: Uint8Array): Uint8Array {
+  const last = tail[tail.length - 1];
+  if (last === LF) return concatBytes([tail, tail[tail.length - 2] === CR ? CRLF : LF_ONLY]);
+  if (last === CR) return concatBytes([tail, CR_ONLY]);
+  return concatBytes([tail, LF_ONLY, LF_ONLY]);
+}
+
 /** Splits whole events into their byte offset and their joined `data:` lines. */
 function* events(bytes: Uint8Array): Generator<{ start: number; data: string }> {
   const decoder = new TextDecoder();
@@ -272,13 +292,16 @@ function lastUsage(block: Uint8Array): unknown {
   return usage;
 }
 
+/** An event's JSON object; Vertex may wrap one in a one-element array, as it does its errors. */
 function parseObject(text: string): Record<string, unknown> | null {
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : null;
+    value = JSON.parse(text);
   } catch {
     return null;
   }
+  if (Array.isArray(value) && value.length === 1) value = value[0];
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
 }

@@ -123,6 +123,18 @@ describe('request log', () => {
     expectNoSecrets();
   });
 
+  it('reads usage from a last event that ends at EOF without its blank line', async () => {
+    const tail =
+      'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}';
+    const h = harness({}, () => new Response(`data: {"choices":[]}\n\n${tail}`));
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(text.endsWith(`${tail}\n\n`)).toBe(true);
+    expect(records()[0]).toMatchObject({
+      stream_outcome: 'complete',
+      usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 },
+    });
+  });
+
   it('logs a stream the client abandons', async () => {
     const h = harness(
       {},

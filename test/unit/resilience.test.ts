@@ -317,6 +317,51 @@ describe('broken streams', () => {
     });
   });
 
+  it('finds an error event that Vertex wraps in a one-element array', async () => {
+    const h = harness({}, () =>
+      sse(
+        event('a'),
+        'data: [{"error":{"code":503,"message":"Overloaded.","status":"UNAVAILABLE"}}]\n\n',
+      ),
+    );
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(dataEvents(text)).toEqual([
+      JSON.parse(event('a').slice(6)),
+      { error: { message: 'Overloaded.', type: 'api_error', param: null, code: 'unavailable' } },
+    ]);
+  });
+
+  it('checks a last event that ends at EOF without its blank line', async () => {
+    const googleEvent =
+      'data: {"error":{"code":429,"message":"Resource exhausted.","status":"RESOURCE_EXHAUSTED"}}\n';
+    const h = harness({}, () => sse(event('Hel'), googleEvent));
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(dataEvents(text)).toEqual([
+      JSON.parse(event('Hel').slice(6)),
+      {
+        error: {
+          message: 'Resource exhausted.',
+          type: 'rate_limit_error',
+          param: null,
+          code: 'resource_exhausted',
+        },
+      },
+    ]);
+  });
+
+  it.each([
+    ['no line end', 'data: [DONE]', 'data: [DONE]\n\n'],
+    ['LF', 'data: [DONE]\n', 'data: [DONE]\n\n'],
+    ['CRLF', 'data: [DONE]\r\n', 'data: [DONE]\r\n\r\n'],
+  ])(
+    'gives a last event cut off by EOF (%s) its blank line, so parsers deliver it',
+    async (_, tail, ended) => {
+      const h = harness({}, () => sse(event('a'), tail));
+      const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+      expect(text).toBe(`${event('a')}${ended}`);
+    },
+  );
+
   it('passes content that merely mentions "error" untouched', async () => {
     const chunks = [
       event('an \\"error\\" here'),

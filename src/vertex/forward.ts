@@ -47,6 +47,7 @@ export async function forwardToVertex(
 
   let upstream: Response;
   let bytes: Uint8Array<ArrayBuffer> | null = null;
+  let vertexError: GatewayError | null = null;
   try {
     upstream = await doFetch(request.url, {
       method: 'POST',
@@ -64,6 +65,11 @@ export async function forwardToVertex(
     // costs no latency, proves it arrived intact (a broken one can still be retried), and keeps
     // it under the same deadline as the headers.
     if (upstream.ok && !request.stream) bytes = new Uint8Array(await upstream.arrayBuffer());
+    // An error body is read under the same deadline and client signal: one that stalls must not
+    // hold the request (a cut-off body still leaves the status to report).
+    if (upstream.status >= 400 && upstream.status <= 599) {
+      vertexError = await gatewayErrorFromVertex(upstream);
+    }
   } catch (error) {
     request.signal.removeEventListener('abort', onClientGone);
     if (timedOut) {
@@ -99,9 +105,9 @@ export async function forwardToVertex(
   if (upstream.ok) return { ok: true, response: upstream, bytes };
 
   request.signal.removeEventListener('abort', onClientGone);
-  if (upstream.status >= 400 && upstream.status <= 599) {
+  if (vertexError) {
     return failure(
-      await gatewayErrorFromVertex(upstream),
+      vertexError,
       isRetryableStatus(upstream.status),
       upstream.status,
       upstream.headers.get('retry-after'),

@@ -1,7 +1,9 @@
+import { concatBytes } from '../bytes.ts';
 import { errorTypeForStatus, GatewayError } from '../errors.ts';
 
-// Enough for any Google error document; anything longer is not an error we can explain.
-const MAX_ERROR_BODY_CHARS = 64 * 1024;
+// Enough for any Google error document; anything longer is not an error we can explain, so the
+// rest is not read.
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 interface GoogleError {
   message?: unknown;
@@ -13,7 +15,7 @@ interface GoogleError {
  * Google's own message. Vertex sends `{"error":{...}}` or the same wrapped in a one-element array.
  */
 export async function gatewayErrorFromVertex(response: Response): Promise<GatewayError> {
-  const text = (await response.text().catch(() => '')).slice(0, MAX_ERROR_BODY_CHARS);
+  const text = await readPrefix(response, MAX_ERROR_BODY_BYTES);
   const googleError = extractGoogleError(text);
   const message =
     typeof googleError?.message === 'string' && googleError.message !== ''
@@ -27,6 +29,26 @@ export async function gatewayErrorFromVertex(response: Response): Promise<Gatewa
   return new GatewayError(response.status, errorTypeForStatus(response.status), code, message, {
     headers: retryAfter ? { 'retry-after': retryAfter } : {},
   });
+}
+
+/** Up to `maxBytes` of a body as text; a body that breaks off gives what arrived before. */
+async function readPrefix(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    while (total < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.byteLength;
+    }
+  } catch {
+    // Aborted (deadline, client gone) or broken: the status still says what happened.
+  }
+  reader.cancel().catch(() => {});
+  return new TextDecoder().decode(concatBytes(chunks).subarray(0, maxBytes));
 }
 
 function extractGoogleError(text: string): GoogleError | null {

@@ -204,6 +204,54 @@ describe('timeouts', () => {
     expect(vertex.aborted()).toBe(1);
   });
 
+  it('does not wait on an error body that stalls: the status is answered within the deadline', async () => {
+    const stallingFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input) === GOOGLE_TOKEN_URI) return tokenResponse('ya29.t');
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"error":{"code":503,'));
+          init?.signal?.addEventListener('abort', () => controller.error(init.signal?.reason));
+        },
+      });
+      return new Response(body, { status: 503, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch;
+    const app = createGateway(
+      parseConfig({
+        GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson(),
+        GATEWAY_API_KEYS: GATEWAY_KEY,
+        UPSTREAM_TIMEOUT_MS: '50',
+        UPSTREAM_MAX_RETRIES: '0',
+      }),
+      { fetch: stallingFetch },
+    );
+    const response = await app.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      body: CHAT_BODY,
+    });
+    const error = await expectOpenAIError(response, 503, 'api_error', 'http_503');
+    expect(error.message).toBe('Vertex AI answered HTTP 503 without an error message.');
+  });
+
+  it('reads at most 64 KiB of an error body, and no more of it', async () => {
+    let pulled = 0;
+    const h = harness({ UPSTREAM_MAX_RETRIES: '0' }, () => {
+      const piece = new TextEncoder().encode(' '.repeat(16 * 1024));
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulled++;
+            controller.enqueue(piece.slice());
+          },
+        }),
+        { status: 500 },
+      );
+    });
+    const response = await post(h, '/v1/chat/completions');
+    await expectOpenAIError(response, 500, 'api_error', 'http_500');
+    expect(pulled).toBeLessThanOrEqual(6);
+  });
+
   it('ends a stream that goes silent past STREAM_IDLE_TIMEOUT_MS with an error event', async () => {
     let cancelled = false;
     const h = harness(

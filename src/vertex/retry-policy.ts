@@ -24,11 +24,18 @@ export function retryDelayMs(
   return Math.floor(random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** retry));
 }
 
+// The three HTTP-date forms (RFC 9110 §5.6.7) all name the month and give hh:mm:ss. Date.parse
+// alone would also take "1.5" or "-1" for dates, and so retry at once.
+const HTTP_DATE_SHAPE =
+  /\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b.*\b\d\d:\d\d:\d\d\b/;
+
 /** RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date. Null when unreadable. */
 export function parseRetryAfterMs(value: string, now: () => number): number | null {
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
+  if (!HTTP_DATE_SHAPE.test(text)) return null;
+  // asctime dates name no zone but are UTC; Date.parse would read them in local time.
+  const date = Date.parse(/GMT$/.test(text) ? text : `${text} GMT`);
   if (Number.isNaN(date)) return null;
   return Math.max(0, date - now());
 }

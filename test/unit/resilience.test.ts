@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
+import { parseRetryAfterMs } from '../../src/vertex/retry-policy.ts';
 import {
   CHAT_BODY,
   COMPLETION,
@@ -86,6 +87,32 @@ describe('retries', () => {
     // HTTP dates have one-second resolution.
     expect(h.delays[0]).toBeGreaterThan(2500);
     expect(h.delays[0]).toBeLessThanOrEqual(4000);
+  });
+
+  it.each(['1.5', '-1', 'soon'])(
+    'backs off as usual when Retry-After is neither seconds nor an HTTP date (%s)',
+    async (retryAfter) => {
+      const h = harness({}, () =>
+        h.vertexCalls().length === 1
+          ? jsonResponse({ error: { code: 429, status: 'RESOURCE_EXHAUSTED' } }, 429, {
+              'retry-after': retryAfter,
+            })
+          : jsonResponse(COMPLETION),
+      );
+      expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+      expect(h.delays).toEqual([125]);
+    },
+  );
+
+  it('reads all three HTTP-date forms of RFC 9110', () => {
+    const now = () => Date.UTC(1994, 10, 6, 8, 49, 30);
+    for (const date of [
+      'Sun, 06 Nov 1994 08:49:37 GMT',
+      'Sunday, 06-Nov-94 08:49:37 GMT',
+      'Sun Nov  6 08:49:37 1994',
+    ]) {
+      expect(parseRetryAfterMs(date, now)).toBe(7000);
+    }
   });
 
   it('gives the last error to the client once retries run out, 429 staying 429', async () => {

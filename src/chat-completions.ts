@@ -7,7 +7,7 @@ import { parseChatRequest } from './openai/chat-request.ts';
 import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
 import { readBodyText } from './request-body.ts';
 import type { RequestLog, RequestRecord } from './request-log.ts';
-import { roundMs, serverTiming } from './request-log.ts';
+import { clippedForLog, roundMs, serverTiming } from './request-log.ts';
 import { guardEventStream } from './vertex/stream-guard.ts';
 import {
   callVertex,
@@ -52,8 +52,8 @@ export function createChatCompletions(
       await readBodyText(request, config.maxRequestBytes),
       config.modelAliases,
     );
-    record.model = chat.requestedModel;
-    record.upstream_model = chat.model;
+    record.model = clippedForLog(chat.requestedModel);
+    record.upstream_model = clippedForLog(chat.model);
     record.stream = chat.stream;
     if (policy) enforceModel(policy, chat.requestedModel, chat.model);
     // Counted last, so a request refused for its own content does not use up the key's minute.

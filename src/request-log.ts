@@ -96,3 +96,9 @@ export function requestIdFrom(header: string | undefined): string {
 }
 
 export const roundMs = (ms: number) => Math.round(ms * 100) / 100;
+
+const MAX_LOGGED_CHARS = 200;
+
+/** A caller's string as the log keeps it, cut short: no caller decides how long a line is. */
+export const clippedForLog = (text: string) =>
+  text.length <= MAX_LOGGED_CHARS ? text : `${text.slice(0, MAX_LOGGED_CHARS)}…`;

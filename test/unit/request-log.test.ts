@@ -123,6 +123,16 @@ describe('request log', () => {
     expectNoSecrets();
   });
 
+  it('keeps a huge model name from making a huge log line', async () => {
+    const model = `gemini-${'x'.repeat(100_000)}`;
+    const h = harness({}, () => jsonResponse({ error: { code: 404, status: 'NOT_FOUND' } }, 404));
+    const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
+    expect((await post(h, '/v1/chat/completions', body)).status).toBe(404);
+    expect(logLines()).toHaveLength(1);
+    expect(logLines()[0]?.length).toBeLessThan(1000);
+    expect(records()[0]).toMatchObject({ model: `${model.slice(0, 200)}…`, status: 404 });
+  });
+
   it('reads usage from a last event that ends at EOF without its blank line', async () => {
     const tail =
       'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}';

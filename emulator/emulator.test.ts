@@ -159,7 +159,10 @@ describe('token endpoint', () => {
   });
 
   it('rejects a deleted key', async () => {
-    const doomed = emulator.createServiceAccount();
+    // An account of its own, so that deleting its only key leaves no other key of the account.
+    const doomed = emulator.createServiceAccount({
+      clientEmail: 'doomed@emulator-project.iam.gserviceaccount.com',
+    });
     expect(emulator.deleteServiceAccount(doomed.private_key_id)).toBe(true);
     await expectTokenError(
       await exchange(await assertion(doomed)),

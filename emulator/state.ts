@@ -83,6 +83,8 @@ export type TokenStatus = 'valid' | 'expired' | 'unknown';
 /** Everything the emulator remembers; no HTTP here, so the in-process API and admin API share it. */
 export class EmulatorState {
   readonly keys = new Map<string, RegisteredKey>();
+  /** Every account that ever had a key: at Google, deleting a key leaves its account. */
+  readonly #accounts = new Set<string>();
   readonly faults = new FaultQueue();
   requests: RecordedChatRequest[] = [];
   stats: EmulatorStats = zeroStats();
@@ -105,6 +107,7 @@ export class EmulatorState {
 
   registerKey(registered: RegisteredKey): void {
     this.keys.set(registered.key.private_key_id, registered);
+    this.#accounts.add(registered.key.client_email);
   }
 
   deleteKey(privateKeyId: string): boolean {
@@ -112,8 +115,7 @@ export class EmulatorState {
   }
 
   hasAccount(clientEmail: string): boolean {
-    for (const { key } of this.keys.values()) if (key.client_email === clientEmail) return true;
-    return false;
+    return this.#accounts.has(clientEmail);
   }
 
   issueToken(ttlSeconds = this.config.tokenTtlSeconds, clientEmail?: string): string {

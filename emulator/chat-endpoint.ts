@@ -26,6 +26,27 @@ import type { EmulatorState, RecordedChatRequest } from './state.ts';
 export const CHAT_PATH =
   /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/([^/]+)\/chat\/completions$/;
 
+// Every documented location, by format (VERTEX.md), and Vertex's two kinds of endpoint id.
+const LOCATION = /^(global|us|eu|[a-z]+-[a-z]+[0-9]{1,2})$/;
+const ENDPOINT = /^(openapi|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[0-9]+)$/;
+
+/**
+ * What Vertex says of a target it cannot serve: a location or endpoint id it does not know, or a
+ * self-deployed endpoint in `global`, which has none.
+ */
+function problemWithTarget({ location, endpoint }: RecordedChatRequest['params']) {
+  if (!LOCATION.test(location)) {
+    return googleError(400, `Location "${location}" is not a valid location.`);
+  }
+  if (!ENDPOINT.test(endpoint)) {
+    return googleError(400, `Endpoint id "${endpoint}" is not valid.`);
+  }
+  if (location === 'global' && endpoint !== 'openapi') {
+    return googleError(404, `Endpoint ${endpoint} was not found in global.`);
+  }
+  return null;
+}
+
 /** Audience a self-signed JWT may use instead of the cloud-platform scope (AIP-4111). */
 const SELF_SIGNED_AUDIENCE = 'https://aiplatform.googleapis.com/';
 
@@ -59,6 +80,8 @@ export async function handleChatRequest(
 
   const authFailure = await authenticate(req.headers.authorization, state);
   if (authFailure) return reply(401, unauthenticatedError(authFailure));
+  const targetProblem = problemWithTarget(params);
+  if (targetProblem) return reply(targetProblem.error.code, targetProblem);
 
   const requested = parsed.ok && isObject(parsed.value) ? parsed.value.emulator : undefined;
   let directives: Directives;

@@ -350,6 +350,51 @@ describe('chat completions', () => {
     expect(second.choices[0]?.message.extra_content?.google.thought_signature).toMatch(/^emu-sig-/);
   });
 
+  it.each([
+    ['a location of no known format', 'locations/US_Central/endpoints/openapi', 400],
+    ['an endpoint id Vertex never makes', 'locations/us-central1/endpoints/Bad_Endpoint!', 400],
+    [
+      'a self-deployed endpoint in global, which has none',
+      'locations/global/endpoints/1234567890',
+      404,
+    ],
+  ])('refuses %s', async (_, target, status) => {
+    const response = await fetch(
+      `${emulator.url}/v1/projects/emulator-project/${target}/chat/completions`,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${emulator.issueAccessToken()}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(hello()),
+      },
+    );
+    expect(response.status).toBe(status);
+    const { error } = (await response.json()) as { error: { code: number; status: string } };
+    expect(error.code).toBe(status);
+    expect(error.status).toBe(status === 400 ? 'INVALID_ARGUMENT' : 'NOT_FOUND');
+  });
+
+  it.each([
+    'locations/global/endpoints/openapi',
+    'locations/eu/endpoints/my-vllm-1',
+    'locations/europe-west4/endpoints/987654321',
+  ])('serves %s', async (target) => {
+    const response = await fetch(
+      `${emulator.url}/v1beta1/projects/emulator-project/${target}/chat/completions`,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${emulator.issueAccessToken()}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(hello()),
+      },
+    );
+    expect(response.status).toBe(200);
+  });
+
   it('records exactly what arrived', async () => {
     const token = emulator.issueAccessToken();
     const raw =

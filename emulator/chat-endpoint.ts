@@ -199,6 +199,7 @@ async function stream(
       errorMessage: directives.message,
       abortAfterChunks: directives.abortAfterChunks,
       omitDone: directives.omitDone ?? false,
+      lineEnd: directives.lineEnding === 'crlf' ? '\r\n' : '\n',
     },
     signal,
   ).finally(() => {

@@ -25,9 +25,11 @@ export interface Directives {
   /** Put `extra_content.google.thought_signature` with this value on the reply. */
   thoughtSignature?: string;
   finishReason?: string;
+  /** How stream lines end: `crlf` as Google does on some paths (VERTEX.md); `lf` by default. */
+  lineEnding?: 'lf' | 'crlf';
 }
 
-type Kind = 'count' | 'string' | 'boolean' | 'status' | 'shape' | 'retryAfter';
+type Kind = 'count' | 'string' | 'boolean' | 'status' | 'shape' | 'retryAfter' | 'lineEnding';
 
 const SCHEMA: Readonly<Record<keyof Directives, Kind>> = {
   status: 'status',
@@ -45,6 +47,7 @@ const SCHEMA: Readonly<Record<keyof Directives, Kind>> = {
   reply: 'string',
   thoughtSignature: 'string',
   finishReason: 'string',
+  lineEnding: 'lineEnding',
 };
 
 export const DIRECTIVE_NAMES = Object.keys(SCHEMA) as (keyof Directives)[];
@@ -65,6 +68,8 @@ function valid(kind: Kind, value: unknown): boolean {
       return value === 'object' || value === 'array';
     case 'retryAfter':
       return typeof value === 'string' || (typeof value === 'number' && value >= 0);
+    case 'lineEnding':
+      return value === 'lf' || value === 'crlf';
   }
 }
 

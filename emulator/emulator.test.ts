@@ -454,6 +454,21 @@ describe('chat completions', () => {
 });
 
 describe('streaming', () => {
+  it('frames events with CRLF when asked, as Google does on some paths', async () => {
+    const token = emulator.issueAccessToken();
+    const text = await (
+      await chat(
+        hello({ stream: true, emulator: { reply: 'a b c', chunks: 3, lineEnding: 'crlf' } }),
+        token,
+      )
+    ).text();
+    const events = text.split('\r\n\r\n');
+    expect(events.pop()).toBe('');
+    expect(events).toHaveLength(4);
+    for (const event of events) expect(event).toMatch(/^data: [^\r\n]+$/);
+    expect(events.at(-1)).toBe('data: [DONE]');
+  });
+
   it('streams several chunks, then usage when asked, then [DONE]', async () => {
     const token = emulator.issueAccessToken();
     const reply = 'The capital of France is Paris.';

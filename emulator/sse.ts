@@ -18,6 +18,8 @@ export interface StreamPlan {
   errorMessage?: string;
   abortAfterChunks?: number;
   omitDone: boolean;
+  /** What ends each line: an event is `data: ...` and a blank line, both ended this way. */
+  lineEnd: '\n' | '\r\n';
 }
 
 /** 'aborted' means the plan asks for the connection to be cut now; the caller does that. */
@@ -34,9 +36,14 @@ export function openEventStream(res: ServerResponse, headers: Record<string, str
 }
 
 /** Writes one event and waits out backpressure; false once the client has gone. */
-async function send(res: ServerResponse, data: string, signal: AbortSignal): Promise<boolean> {
+async function send(
+  res: ServerResponse,
+  data: string,
+  lineEnd: string,
+  signal: AbortSignal,
+): Promise<boolean> {
   if (signal.aborted || res.destroyed) return false;
-  if (!res.write(`data: ${data}\n\n`)) {
+  if (!res.write(`data: ${data}${lineEnd}${lineEnd}`)) {
     try {
       await once(res, 'drain', { signal });
     } catch {
@@ -78,16 +85,16 @@ export async function writeCompletionStream(
     }
     const last = index === plan.pieces.length - 1;
     const choice = { index: 0, delta, finish_reason: last ? plan.finishReason : null };
-    if (!(await send(res, envelope([choice]), signal))) return 'cancelled';
+    if (!(await send(res, envelope([choice]), plan.lineEnd, signal))) return 'cancelled';
   }
   if (plan.abortAfterChunks !== undefined && plan.abortAfterChunks >= plan.pieces.length) {
     return 'aborted';
   }
   if (plan.errorEventAfterChunks !== undefined) return endWithError(res, plan, signal);
-  if (plan.usage && !(await send(res, envelope([], { usage: plan.usage }), signal))) {
+  if (plan.usage && !(await send(res, envelope([], { usage: plan.usage }), plan.lineEnd, signal))) {
     return 'cancelled';
   }
-  if (!plan.omitDone && !(await send(res, '[DONE]', signal))) return 'cancelled';
+  if (!plan.omitDone && !(await send(res, '[DONE]', plan.lineEnd, signal))) return 'cancelled';
   res.end();
   return 'completed';
 }
@@ -98,7 +105,7 @@ async function endWithError(
   signal: AbortSignal,
 ): Promise<StreamEnd> {
   const body = googleError(500, plan.errorMessage ?? 'Internal error encountered.');
-  if (!(await send(res, JSON.stringify(body), signal))) return 'cancelled';
+  if (!(await send(res, JSON.stringify(body), plan.lineEnd, signal))) return 'cancelled';
   res.end();
   return 'error-event';
 }

@@ -179,6 +179,35 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect(apiError.message).toContain('Internal error encountered.');
   });
 
+  it('relays CRLF-framed events byte for byte, and still finds an error event among them', async () => {
+    const reply = 'One, two, three, four.';
+    const raw = await (
+      await post('/v1/chat/completions', {
+        model: 'gemini-2.5-flash',
+        messages: MESSAGES,
+        stream: true,
+        emulator: { reply, chunks: 4, lineEnding: 'crlf' },
+      })
+    ).text();
+    const events = raw.split('\r\n\r\n');
+    expect(events.pop()).toBe('');
+    expect(events).toHaveLength(5);
+    for (const event of events) expect(event).toMatch(/^data: [^\r\n]+$/);
+    const content = events
+      .slice(0, -1)
+      .map((event) => JSON.parse(event.slice(6)).choices[0].delta.content)
+      .join('');
+    expect(content).toBe(reply);
+
+    const { error } = await streamUntilError({
+      chunks: 6,
+      errorEventAfterChunks: 2,
+      lineEnding: 'crlf',
+    });
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('internal');
+  });
+
   it('refuses a body over MAX_REQUEST_BYTES with 413, declared or chunked, forwarding nothing', async () => {
     const big = JSON.stringify({
       model: 'gemini-2.5-flash',

@@ -130,7 +130,9 @@ export async function handleChatRequest(
   const created = Math.floor(state.now() / 1000);
 
   if (body.stream !== true) {
-    const message: Record<string, unknown> = { role: 'assistant', content };
+    // A safety block may come with no content at all (VERTEX.md): an empty reply has none.
+    const message: Record<string, unknown> =
+      content === '' ? { role: 'assistant' } : { role: 'assistant', content };
     if (signature !== undefined) message.extra_content = extraContent(signature);
     return reply(
       200,

@@ -454,6 +454,27 @@ describe('chat completions', () => {
 });
 
 describe('streaming', () => {
+  it('blocks for safety with no content at all, streamed or not', async () => {
+    const token = emulator.issueAccessToken();
+    const blocked = { reply: '', finishReason: 'content_filter' };
+    const whole = (await (await chat(hello({ emulator: blocked }), token)).json()) as {
+      choices: { message: Record<string, unknown>; finish_reason: string }[];
+    };
+    expect(whole.choices[0]).toEqual({
+      index: 0,
+      message: { role: 'assistant' },
+      finish_reason: 'content_filter',
+    });
+    const events = sseData(
+      await (await chat(hello({ stream: true, emulator: blocked }), token)).text(),
+    );
+    expect(events.at(-1)).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((event) => JSON.parse(event));
+    expect(chunks.map((chunk) => chunk.choices[0])).toEqual([
+      { index: 0, delta: { role: 'assistant' }, finish_reason: 'content_filter' },
+    ]);
+  });
+
   it('frames events with CRLF when asked, as Google does on some paths', async () => {
     const token = emulator.issueAccessToken();
     const text = await (

@@ -79,7 +79,8 @@ export async function writeCompletionStream(
     if (index === plan.errorEventAfterChunks) return endWithError(res, plan, signal);
     await sleep(index === 0 ? plan.firstChunkDelayMs : plan.chunkDelayMs, signal);
     const delta: Record<string, unknown> = index === 0 ? { role: 'assistant' } : {};
-    delta.content = piece;
+    // An empty answer (a safety block, say) sends no content rather than an empty string.
+    if (piece !== '') delta.content = piece;
     if (index === 0 && plan.thoughtSignature !== undefined) {
       delta.extra_content = { google: { thought_signature: plan.thoughtSignature } };
     }

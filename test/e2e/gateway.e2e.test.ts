@@ -278,6 +278,29 @@ describe.each(runtimes)('the gateway on %s', (runtime) => {
     expect(answer.usage.extra_properties).toEqual({ google: { traffic_type: 'ON_DEMAND' } });
   });
 
+  it('passes a safety block with no content on as the SDK expects, streamed or not', async () => {
+    const blocked = { reply: '', finishReason: 'content_filter' };
+    const params = {
+      model: 'gemini-2.5-flash',
+      messages: [{ role: 'user' as const, content: 'x' }],
+    };
+    const answer = await client().chat.completions.create(steer(params, blocked));
+    expect(answer.choices[0]?.finish_reason).toBe('content_filter');
+    expect(answer.choices[0]?.message.content ?? null).toBeNull();
+    const stream = await client().chat.completions.create({
+      ...steer(params, blocked),
+      stream: true,
+    });
+    const finishes: (string | null)[] = [];
+    let text = '';
+    for await (const chunk of stream) {
+      finishes.push(chunk.choices[0]?.finish_reason ?? null);
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    expect(finishes).toEqual(['content_filter']);
+    expect(text).toBe('');
+  });
+
   it('sends Vertex only the Google bearer and content headers', async () => {
     await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',

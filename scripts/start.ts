@@ -6,22 +6,15 @@
  * use the key `local-dev-key`. Nothing here is needed in production.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startEmulator } from '../emulator/server.ts';
+import { type Emulator, startEmulator } from '../emulator/server.ts';
+import { devVarsHaveServiceAccountKey } from './dev-vars.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PORT = process.env.PORT ?? '8787';
-const EMULATOR_PORT = Number(process.env.EMULATOR_PORT ?? 8788);
 export const DEMO_CLIENT_KEY = 'local-dev-key';
-
-function hasConfiguredKey(): boolean {
-  const file = join(ROOT, '.dev.vars');
-  return (
-    existsSync(file) && /^\s*GOOGLE_SERVICE_ACCOUNT_KEY\s*=\s*\S/m.test(readFileSync(file, 'utf8'))
-  );
-}
 
 function runWrangler(extraArgs: string[], cleanup: () => Promise<void> | void): void {
   const wrangler = spawn(
@@ -30,23 +23,44 @@ function runWrangler(extraArgs: string[], cleanup: () => Promise<void> | void): 
     { cwd: ROOT, stdio: 'inherit', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
   );
   const stop = () => wrangler.kill('SIGTERM');
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  wrangler.once('exit', async (code) => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
+  wrangler.once('error', async (error) => {
+    console.error(`npm start: could not run wrangler (${error.message}). Run npm ci first.`);
     await cleanup();
-    process.exit(code ?? 0);
+    process.exit(1);
+  });
+  wrangler.once('exit', async (code, signal) => {
+    await cleanup();
+    process.exit(code ?? (signal ? 1 : 0));
   });
 }
 
-if (hasConfiguredKey()) {
+/** The demo's emulator on EMULATOR_PORT if set, else on 8788, or any free port if that is taken. */
+async function demoEmulator(): Promise<Emulator> {
+  const chosen = process.env.EMULATOR_PORT;
+  try {
+    return await startEmulator({ port: Number(chosen ?? 8788), chunkDelayMs: 40 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    if (chosen !== undefined) {
+      console.error(`npm start: EMULATOR_PORT ${chosen} is already in use.`);
+      process.exit(1);
+    }
+    return startEmulator({ port: 0, chunkDelayMs: 40 });
+  }
+}
+
+if (devVarsHaveServiceAccountKey(join(ROOT, '.dev.vars'))) {
   console.log('Using GOOGLE_SERVICE_ACCOUNT_KEY from .dev.vars: requests go to Google Vertex AI.');
   runWrangler([], () => {});
 } else {
   // A short pause between chunks, so the demo streams the way a model does.
-  const emulator = await startEmulator({ port: EMULATOR_PORT, chunkDelayMs: 40 });
+  const emulator = await demoEmulator();
   const key = emulator.createServiceAccount();
-  // The generated key goes to wrangler through a private temporary dotenv file, never argv.
+  // The generated key goes to wrangler through a private temporary dotenv file, never argv. It
+  // goes when the demo ends, however it ends.
   const dir = mkdtempSync(join(tmpdir(), 'vertex-gateway-demo-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const envFile = join(dir, '.env');
   writeFileSync(
     envFile,

@@ -1,16 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devVarsHaveServiceAccountKey } from '../../scripts/dev-vars.ts';
 import { expectedAnswer, runExample, sseContent } from './clients.ts';
 import { freePort, launch, ROOT, type RunningProcess, stopProcess } from './processes.ts';
 
 // `npm start` exactly as the README tells a newcomer to run it, with no cloud account.
 
-const devVars = join(ROOT, '.dev.vars');
-const hasRealKey =
-  existsSync(devVars) &&
-  /^\s*GOOGLE_SERVICE_ACCOUNT_KEY\s*=\s*\S/m.test(readFileSync(devVars, 'utf8'));
+const hasRealKey = devVarsHaveServiceAccountKey(join(ROOT, '.dev.vars'));
 
 describe.skipIf(hasRealKey)('npm start without a Google key', () => {
   let demo: RunningProcess;

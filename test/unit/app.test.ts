@@ -161,8 +161,10 @@ describe('unexpected upstream statuses', () => {
         'api_error',
         'upstream_unexpected_status',
       );
-      // The Google bearer never follows a redirect.
+      // The Google bearer never follows a redirect: not to Vertex, not to the token endpoint.
       expect(h.vertexCalls()).toHaveLength(1);
+      expect(h.vertexCalls()[0]?.redirect).toBe('manual');
+      expect(h.tokenCalls()[0]?.redirect).toBe('manual');
     },
   );
 });

@@ -64,6 +64,8 @@ export interface RecordedCall {
   method: string;
   headers: Headers;
   body: string;
+  /** What the caller asked fetch to do with a redirect (this fake follows none itself). */
+  redirect: RequestRedirect;
 }
 
 export type FakeHandler = (call: RecordedCall) => Response | Promise<Response>;
@@ -83,6 +85,7 @@ export function fakeFetch(handler: FakeHandler): FakeFetch {
       method: request.method,
       headers: request.headers,
       body: await request.text(),
+      redirect: request.redirect,
     };
     calls.push(call);
     return handler(call);

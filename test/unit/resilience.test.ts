@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { parseRetryAfterMs } from '../../src/vertex/retry-policy.ts';
@@ -196,8 +196,10 @@ describe('timeouts', () => {
   /** A Vertex that never answers until the request is aborted. */
   function silentVertex() {
     let aborted = 0;
+    let called = 0;
     const silentFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       if (String(input) === GOOGLE_TOKEN_URI) return tokenResponse('ya29.t');
+      called++;
       return new Promise<Response>((_resolve, reject) => {
         init?.signal?.addEventListener('abort', () => {
           aborted++;
@@ -205,7 +207,15 @@ describe('timeouts', () => {
         });
       });
     }) as typeof fetch;
-    return { fetch: silentFetch, aborted: () => aborted };
+    return { fetch: silentFetch, aborted: () => aborted, called: () => called };
+  }
+
+  /** Lets real work (signing, the fake fetch) run while fake timers stand still. */
+  async function until(condition: () => boolean) {
+    for (let i = 0; i < 1000 && !condition(); i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(condition()).toBe(true);
   }
 
   it('answers 504 upstream_timeout when Vertex sends no headers within UPSTREAM_TIMEOUT_MS', async () => {
@@ -218,17 +228,27 @@ describe('timeouts', () => {
       }),
       { fetch: vertex.fetch },
     );
-    const started = Date.now();
-    const response = await app.request('/v1/chat/completions', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
-      body: CHAT_BODY,
-    });
-    const error = await expectOpenAIError(response, 504, 'api_error', 'upstream_timeout');
-    expect(error.message).toContain('UPSTREAM_TIMEOUT_MS');
-    expect(Date.now() - started).toBeLessThan(5000);
-    // The hung request was cancelled, and a timeout is not retried.
-    expect(vertex.aborted()).toBe(1);
+    // Fake timers: the deadline is checked to the millisecond, whatever the machine's load.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const pending = app.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+        body: CHAT_BODY,
+      });
+      await until(() => vertex.called() === 1);
+      await vi.advanceTimersByTimeAsync(49);
+      expect(vertex.aborted()).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      const response = await pending;
+      const error = await expectOpenAIError(response, 504, 'api_error', 'upstream_timeout');
+      expect(error.message).toContain('UPSTREAM_TIMEOUT_MS');
+      // The hung request was cancelled, and a timeout is not retried.
+      expect(vertex.aborted()).toBe(1);
+      expect(vertex.called()).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('does not wait on an error body that stalls: the status is answered within the deadline', async () => {
@@ -296,9 +316,25 @@ describe('timeouts', () => {
           { headers: { 'content-type': 'text/event-stream' } },
         ),
     );
-    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
-    expect(response.status).toBe(200);
-    const events = dataEvents(await response.text());
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    let text = '';
+    try {
+      const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+      expect(response.status).toBe(200);
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      text += decoder.decode((await reader.read()).value);
+      await vi.advanceTimersByTimeAsync(49);
+      expect(cancelled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(cancelled).toBe(true);
+      for (let part = await reader.read(); !part.done; part = await reader.read()) {
+        text += decoder.decode(part.value);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+    const events = dataEvents(text);
     expect(events).toHaveLength(2);
     expect(events[1]).toEqual({
       error: {
@@ -308,7 +344,6 @@ describe('timeouts', () => {
         code: 'stream_idle_timeout',
       },
     });
-    expect(cancelled).toBe(true);
   });
 
   it('keeps a slow but steady stream alive past the idle timeout in total', async () => {

@@ -8,6 +8,7 @@ import {
   startEmulator,
   startGateway,
 } from './processes.ts';
+import { expectNoPieceOf, pemBody } from './secrets.ts';
 
 // A new user's view: the gateway as a real process on each runtime, the emulator as Google, and
 // the official openai client with only the base URL changed, as in Google's own samples.
@@ -515,5 +516,10 @@ describe.each(runtimes)('the gateway on %s', (runtime) => {
     expect(output).not.toContain('PRIVATE KEY');
     expect(output).not.toContain(serviceAccountKey.private_key_id as string);
     expect(output).not.toMatch(/ya29\./);
+    expectNoPieceOf(output, pemBody(serviceAccountKey.private_key as string));
+    // On workerd the key is given in base64, where none of the above would show.
+    if (runtime === 'workerd') {
+      expectNoPieceOf(output, Buffer.from(JSON.stringify(serviceAccountKey)).toString('base64'));
+    }
   });
 });

@@ -14,6 +14,7 @@ import {
   startGateway,
   waitForStats,
 } from './processes.ts';
+import { expectNoPieceOf } from './secrets.ts';
 
 // Issue 6 from outside, on both runtimes, as a new user would try it: the gateway signs its own
 // JWT for Vertex (no token exchange), falls back to the exchange when Vertex refuses it, and
@@ -227,6 +228,8 @@ describe.each(runtimes)('edge auth and governance on %s', (runtime) => {
     expect(accessToken).not.toBe('');
     expect(pemLines.length).toBeGreaterThan(5);
     for (const secret of secrets) expect(output).not.toContain(secret);
+    // The key as the gateway was given it: base64, in which no PEM line shows.
+    expectNoPieceOf(output, shared.gatewayEnv(PLAIN_KEY).GOOGLE_SERVICE_ACCOUNT_KEY ?? '');
   });
 });
 

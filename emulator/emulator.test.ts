@@ -94,6 +94,17 @@ function chat(body: unknown, token?: string, extraHeaders: Record<string, string
   });
 }
 
+/** The standard question, with a fresh token, to another chat path. */
+const chatAt = (path: string) =>
+  fetch(`${emulator.url}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${emulator.issueAccessToken()}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(hello()),
+  });
+
 const hello = (extra: Record<string, unknown> = {}) => ({
   model: 'google/gemini-2.5-flash',
   messages: [{ role: 'user', content: 'What is the capital of France?' }],
@@ -359,17 +370,7 @@ describe('chat completions', () => {
       404,
     ],
   ])('refuses %s', async (_, target, status) => {
-    const response = await fetch(
-      `${emulator.url}/v1/projects/emulator-project/${target}/chat/completions`,
-      {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${emulator.issueAccessToken()}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify(hello()),
-      },
-    );
+    const response = await chatAt(`/v1/projects/emulator-project/${target}/chat/completions`);
     expect(response.status).toBe(status);
     const { error } = (await response.json()) as { error: { code: number; status: string } };
     expect(error.code).toBe(status);
@@ -381,17 +382,7 @@ describe('chat completions', () => {
     'locations/eu/endpoints/my-vllm-1',
     'locations/europe-west4/endpoints/987654321',
   ])('serves %s', async (target) => {
-    const response = await fetch(
-      `${emulator.url}/v1beta1/projects/emulator-project/${target}/chat/completions`,
-      {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${emulator.issueAccessToken()}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify(hello()),
-      },
-    );
+    const response = await chatAt(`/v1beta1/projects/emulator-project/${target}/chat/completions`);
     expect(response.status).toBe(200);
   });
 

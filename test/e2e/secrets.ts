@@ -12,5 +12,4 @@ export function expectNoPieceOf(output: string, secret: string, width = 24): voi
   }
 }
 
-/** The PEM body of a service-account key, without its armour lines or line breaks. */
-export const pemBody = (pem: string) => pem.replace(/-----[A-Z ]+-----|\s/g, '');
+export { pemBody } from '../support/pem-body.ts';

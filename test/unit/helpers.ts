@@ -33,10 +33,7 @@ export function testKeyPair(): TestKeyPair {
   return keyPair;
 }
 
-/** The base64 body of a PEM, without armour or line breaks. */
-export function pemBody(pem: string): string {
-  return pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, '').replace(/\s+/g, '');
-}
+export { pemBody } from '../support/pem-body.ts';
 
 export function keyFileObject(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -703,7 +703,7 @@ describe('admin API', () => {
 
 describe('CLI', () => {
   // The emulator needs Node 22's type stripping; vitest itself may run under another node.
-  const projectNode = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
+  const projectNode = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
   const node = existsSync(projectNode) ? projectNode : process.execPath;
 
   it('prints the ready line with the real port, writes a usable key, and exits on SIGTERM', async () => {

@@ -255,7 +255,12 @@ describe('rpm limit', () => {
     );
     const limited = post(h, '/v1/chat/completions', CHAT_BODY, as(LIMITED));
     const unlimited = post(h, '/v1/chat/completions', CHAT_BODY, as(TEAM_A));
-    // Both requests are now waiting on the one exchange, which fails for both of them.
+    // The exchange is under way (the JWT signed, Google asked) and held open, so the other
+    // request, sent at the same moment, joins it; then it fails for both.
+    const deadline = Date.now() + 10_000;
+    while (h.tokenCalls().length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
     release();
     const [a, b] = await Promise.all([limited, unlimited]);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importPKCS8, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { waitUntil } from '../test/support/wait-until.ts';
 import { defaultAnswer, deterministicText } from './completion.ts';
 import { UNAUTHENTICATED_MESSAGE } from './google-errors.ts';
 import { type Emulator, startEmulator } from './server.ts';
@@ -117,14 +118,6 @@ function sseData(text: string): string[] {
     .split(/\r?\n\r?\n/)
     .filter((event) => event.startsWith('data: '))
     .map((event) => event.slice('data: '.length));
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('service-account keys', () => {
@@ -569,7 +562,7 @@ describe('streaming', () => {
       token,
     );
     await expect(response.text()).rejects.toThrow();
-    await waitFor(() => emulator.stats.abortedStreams === 1);
+    await waitUntil(() => emulator.stats.abortedStreams === 1, 2000);
     expect(emulator.stats.cancelledStreams).toBe(0);
     expect(emulator.stats.clientDisconnects).toBe(0);
   });
@@ -587,7 +580,7 @@ describe('streaming', () => {
     await reader.read();
     expect(emulator.stats.openStreams).toBe(1);
     controller.abort();
-    await waitFor(() => emulator.stats.cancelledStreams === 1);
+    await waitUntil(() => emulator.stats.cancelledStreams === 1, 2000);
     expect(emulator.stats.openStreams).toBe(0);
     expect(emulator.stats.completedStreams).toBe(0);
     expect(emulator.stats.clientDisconnects).toBe(1);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createMemoryRateLimiter } from '../../src/limits/memory-rate-limiter.ts';
+import { waitUntil } from '../support/wait-until.ts';
 import {
   CHAT_BODY,
   expectOpenAIError,
@@ -257,10 +258,7 @@ describe('rpm limit', () => {
     const unlimited = post(h, '/v1/chat/completions', CHAT_BODY, as(TEAM_A));
     // The exchange is under way (the JWT signed, Google asked) and held open, so the other
     // request, sent at the same moment, joins it; then it fails for both.
-    const deadline = Date.now() + 10_000;
-    while (h.tokenCalls().length === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitUntil(() => h.tokenCalls().length === 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
     release();
     const [a, b] = await Promise.all([limited, unlimited]);

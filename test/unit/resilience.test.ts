@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { parseRetryAfterMs } from '../../src/vertex/retry-policy.ts';
+import { waitUntil } from '../support/wait-until.ts';
 import {
   CHAT_BODY,
   COMPLETION,
@@ -210,18 +211,6 @@ describe('timeouts', () => {
     return { fetch: silentFetch, aborted: () => aborted, called: () => called };
   }
 
-  /**
-   * Lets real work (signing on a busy machine, the fake fetch) run while fake timers stand still,
-   * for up to 10 s of real time (performance.now is not faked).
-   */
-  async function until(condition: () => boolean) {
-    const deadline = performance.now() + 10_000;
-    while (!condition() && performance.now() < deadline) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    expect(condition()).toBe(true);
-  }
-
   it('answers 504 upstream_timeout when Vertex sends no headers within UPSTREAM_TIMEOUT_MS', async () => {
     const vertex = silentVertex();
     const app = createGateway(
@@ -240,7 +229,7 @@ describe('timeouts', () => {
         headers: { authorization: `Bearer ${GATEWAY_KEY}` },
         body: CHAT_BODY,
       });
-      await until(() => vertex.called() === 1);
+      await waitUntil(() => vertex.called() === 1);
       await vi.advanceTimersByTimeAsync(49);
       expect(vertex.aborted()).toBe(0);
       await vi.advanceTimersByTimeAsync(1);

@@ -34,6 +34,7 @@ import {
   STREAM_BODY,
   waitForUpstreamStreams,
 } from './load.ts';
+import { LARGE_STREAM_BYTES } from './options.ts';
 import {
   installCleanup,
   killAll,
@@ -211,11 +212,11 @@ async function compareLargeStream(list: Variant[], context: LegContext): Promise
   const legs = await startAll(list, context);
   const budget = { maxRequests: 20, maxSeconds: seconds };
   const results = await alternate(legs, (leg) =>
-    measureStreamRate(leg, context.emulator, 8e6, budget),
+    measureStreamRate(leg, context.emulator, LARGE_STREAM_BYTES, budget),
   );
   printComparison(
     list,
-    'MB/s of an 8 MB streamed answer',
+    `MB/s of a ${LARGE_STREAM_BYTES / 1e6} MB streamed answer`,
     { label: 'MB/s / floor', of: ratio, signed: false },
     [{ label: 'MB/s', values: results, digits: 1 }],
   );

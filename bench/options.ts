@@ -31,6 +31,9 @@ export interface BenchOptions {
   output: string | null;
 }
 
+/** The large streamed answer of a full run; `bench:compare --large` uses the same, to compare. */
+export const LARGE_STREAM_BYTES = 8_000_000;
+
 const USAGE =
   'usage: npm run bench [-- --quick] [--rounds N] [--legs a,b,...] [--out FILE] [--no-write]';
 
@@ -70,7 +73,7 @@ export function parseOptions(argv: string[] = process.argv.slice(2)): BenchOptio
     sequential: quick
       ? { maxRequests: 300, maxSeconds: 0.3 }
       : { maxRequests: 2000, maxSeconds: 2 },
-    largeStreamBytes: quick ? 2_000_000 : 8_000_000,
+    largeStreamBytes: quick ? 2_000_000 : LARGE_STREAM_BYTES,
     largeStreams: quick ? { maxRequests: 1, maxSeconds: 0 } : { maxRequests: 4, maxSeconds: 2 },
     openStreams: 1000,
     openStreamChunkDelayMs: 500,

@@ -216,7 +216,7 @@ async function compareLargeStream(list: Variant[], context: LegContext): Promise
   );
   printComparison(
     list,
-    `MB/s of a ${LARGE_STREAM_BYTES / 1e6} MB streamed answer`,
+    `MB/s of the ${LARGE_STREAM_BYTES / 1e6} MB streamed answer`,
     { label: 'MB/s / floor', of: ratio, signed: false },
     [{ label: 'MB/s', values: results, digits: 1 }],
   );

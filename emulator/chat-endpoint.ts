@@ -26,7 +26,9 @@ import type { EmulatorState, RecordedChatRequest } from './state.ts';
 export const CHAT_PATH =
   /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/endpoints\/([^/]+)\/chat\/completions$/;
 
-// Every documented location, by format (VERTEX.md), and Vertex's two kinds of endpoint id.
+// Every documented location, by format (VERTEX.md), and Vertex's two kinds of endpoint id. The
+// gateway checks the same formats (src/vertex/path-params.ts); written out again on purpose: the
+// stand-in for Google imports nothing from the gateway, so a mistake there cannot hide here too.
 const LOCATION = /^(global|us|eu|[a-z]+-[a-z]+[0-9]{1,2})$/;
 const ENDPOINT = /^(openapi|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[0-9]+)$/;
 

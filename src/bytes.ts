@@ -1,14 +1,5 @@
 /** Byte-level searches for ASCII markers in UTF-8 bodies, so a body need not be decoded whole. */
 
-export function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
-  const first = needle[0] as number;
-  const last = haystack.length - needle.length;
-  for (let i = haystack.indexOf(first); i !== -1 && i <= last; i = haystack.indexOf(first, i + 1)) {
-    if (matchesAt(haystack, needle, i)) return i;
-  }
-  return -1;
-}
-
 export function lastIndexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
   const first = needle[0] as number;
   for (
@@ -21,7 +12,8 @@ export function lastIndexOfBytes(haystack: Uint8Array, needle: Uint8Array): numb
   return -1;
 }
 
-function matchesAt(haystack: Uint8Array, needle: Uint8Array, at: number): boolean {
+/** Whether `needle` occurs in `haystack` at `at`; its first byte is taken as already matched. */
+export function matchesAt(haystack: Uint8Array, needle: Uint8Array, at: number): boolean {
   if (at + needle.length > haystack.length) return false;
   for (let j = 1; j < needle.length; j++) if (haystack[at + j] !== needle[j]) return false;
   return true;

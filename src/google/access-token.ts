@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { GatewayError } from '../errors.ts';
-import { retryDelayMs, sleep } from '../vertex/retry-policy.ts';
+import { readPrefix } from '../read-prefix.ts';
+import { parseRetryAfterMs, retryDelayMs, sleep } from '../vertex/retry-policy.ts';
 import {
   type AccessTokenSource,
   type CachedToken,
@@ -13,8 +14,10 @@ export type { AccessTokenSource } from './cached-credential.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-// Google's Node library refreshes this long before expiry; so do we.
+// Google's Node library refreshes this long before expiry; so do we, without making anyone wait.
 const REFRESH_MARGIN_MS = 5 * 60 * 1000;
+// The old token serves until this close to its expiry, while the refresh is under way.
+const USABLE_MARGIN_MS = 60 * 1000;
 const ASSERTION_LIFETIME_S = 3600;
 // Google's tokens live an hour (12 at most, by org policy); never trust a larger promise.
 const MAX_TOKEN_LIFETIME_S = 12 * 3600;
@@ -101,16 +104,18 @@ export function createServiceAccountTokenSource(
     }
     const body = await readJson(response);
     if (!response.ok) {
-      const code = typeof body?.error === 'string' ? body.error : null;
+      const code = oauthErrorCode(body);
+      const transient =
+        response.status >= 500 ||
+        response.status === 408 ||
+        response.status === 429 ||
+        code === 'temporarily_unavailable' ||
+        code === 'server_error';
+      const retryAfter = response.headers.get('retry-after');
       return {
-        error: rejectedExchange(response.status, body),
-        transient:
-          response.status >= 500 ||
-          response.status === 408 ||
-          response.status === 429 ||
-          code === 'temporarily_unavailable' ||
-          code === 'server_error',
-        retryAfter: response.headers.get('retry-after'),
+        error: failedExchange(response.status, code, body, transient, retryAfter, now),
+        transient,
+        retryAfter,
       };
     }
     const accessToken = body?.access_token;
@@ -123,9 +128,13 @@ export function createServiceAccountTokenSource(
       };
     }
     const lifetimeMs = expiresIn * 1000;
+    const expiresAt = now() + lifetimeMs;
     // Short-lived tokens (emulators) still get cached for half their life.
-    const margin = Math.min(REFRESH_MARGIN_MS, lifetimeMs / 2);
-    return { token: accessToken, refreshAt: now() + lifetimeMs - margin };
+    return {
+      token: accessToken,
+      refreshAt: expiresAt - Math.min(REFRESH_MARGIN_MS, lifetimeMs / 2),
+      usableUntil: expiresAt - Math.min(USABLE_MARGIN_MS, lifetimeMs / 4),
+    };
   }
 
   return createCachedCredential(exchange, { now, timeoutMs, timedOut: exchangeTimedOut });
@@ -133,34 +142,61 @@ export function createServiceAccountTokenSource(
 
 const NEVER_ABORTED = new AbortController().signal;
 
+// A token answer is a few hundred bytes; an endpoint that sends more is not read further.
+const MAX_TOKEN_BODY_BYTES = 16 * 1024;
+
 async function readJson(response: Response): Promise<Record<string, unknown> | null> {
   try {
-    const value: unknown = await response.json();
+    const value: unknown = JSON.parse(await readPrefix(response, MAX_TOKEN_BODY_BYTES));
     return value && typeof value === 'object' ? (value as Record<string, unknown>) : null;
   } catch {
     return null;
   }
 }
 
-function rejectedExchange(status: number, body: Record<string, unknown> | null): GatewayError {
-  const code = typeof body?.error === 'string' ? body.error : null;
+/** The OAuth `error` code (RFC 6749 §5.2), if it looks like one: it goes into the message. */
+function oauthErrorCode(body: Record<string, unknown> | null): string | null {
+  const code = body?.error;
+  return typeof code === 'string' && /^[\w.-]{1,64}$/.test(code) ? code : null;
+}
+
+/**
+ * A failed exchange as the client sees it. A refusal (invalid_grant and the like) is worded as
+ * one, to point at the key; a transient failure that outlasted the retries is worded as the
+ * outage it is, and is a 503 with Google's Retry-After when Google says it will pass.
+ */
+function failedExchange(
+  status: number,
+  code: string | null,
+  body: Record<string, unknown> | null,
+  transient: boolean,
+  retryAfter: string | null,
+  now: () => number,
+): GatewayError {
   const description =
     typeof body?.error_description === 'string' ? `: ${body.error_description.slice(0, 300)}` : '';
-  const unavailable = status === 503 || code === 'temporarily_unavailable';
   const detail =
-    status >= 500 || !code
+    transient || !code
       ? `the token endpoint answered HTTP ${status}${code ? ` (${code}${description})` : ''}`
       : `Google's token endpoint refused the service-account assertion (${code}${description})`;
-  return tokenExchangeError(unavailable ? 503 : 502, detail);
+  const unavailable = status === 503 || status === 429 || code === 'temporarily_unavailable';
+  if (!unavailable) return tokenExchangeError(502, detail);
+  const readable = retryAfter !== null && parseRetryAfterMs(retryAfter, now) !== null;
+  return tokenExchangeError(503, detail, readable ? { 'retry-after': retryAfter.trim() } : {});
 }
 
 const exchangeTimedOut = () => tokenExchangeError(504, 'the token endpoint did not answer in time');
 
-function tokenExchangeError(status: number, detail: string): GatewayError {
+function tokenExchangeError(
+  status: number,
+  detail: string,
+  headers: Record<string, string> = {},
+): GatewayError {
   return new GatewayError(
     status,
     'api_error',
     'token_exchange_failed',
     `The gateway could not get a Google access token: ${detail}.`,
+    { headers },
   );
 }

@@ -1,7 +1,10 @@
-/** A bearer for Vertex and the moment to stop reusing it. */
+/** A bearer for Vertex, when to start replacing it, and when to stop sending it. */
 export interface CachedToken {
   token: string;
+  /** From here on a replacement is made; until `usableUntil` the token serves meanwhile. */
   refreshAt: number;
+  /** Past this the token is not sent, so that none lapses on its way to Vertex. */
+  usableUntil: number;
 }
 
 export interface AccessTokenSource {
@@ -13,7 +16,10 @@ export interface AccessTokenSource {
 
 export interface CacheOptions {
   now: () => number;
-  /** No caller waits on a shared `produce` longer than this; past it, it starts its own. */
+  /**
+   * The deadline `produce` keeps on its own. A caller waits for a shared one a little longer
+   * (so a bounded `produce` settles, with its own error, first); past that, it starts its own.
+   */
   timeoutMs: number;
   /** The error for a caller whose own attempt also went past `timeoutMs`. */
   timedOut: () => Error;
@@ -26,19 +32,26 @@ interface Inflight {
 
 /**
  * Caches what `produce` makes (an exchanged access token, a self-signed JWT) in memory per
- * isolate, until its `refreshAt`. Concurrent callers share one `produce`; the shared promise
- * settles to plain data, so no I/O object crosses from one request to another (which Workers
- * forbids). A failure is not cached: the next caller tries again.
+ * isolate. Concurrent callers share one `produce`; the shared promise settles to plain data, so
+ * no I/O object crosses from one request to another (which Workers forbids). A failure is not
+ * cached: the next caller tries again.
+ *
+ * Between `refreshAt` and `usableUntil` the cached token is still good: callers get it at once
+ * while one replacement is made behind them. So no request waits for the routine refresh, and a
+ * token endpoint that fails or stalls then costs nothing until the token really runs out.
  *
  * On Workers, work started by a request belongs to it: if that client disconnects, the runtime
  * may cancel it and every continuation waiting on it. So no waiter trusts a shared `produce`
- * longer than `timeoutMs` on its own clock; past that, it starts a fresh one.
+ * past its deadline (plus a grace) on its own clock; past that, it starts a fresh one.
  */
 export function createCachedCredential(
   produce: () => Promise<CachedToken>,
   options: CacheOptions,
 ): AccessTokenSource {
-  const { now, timeoutMs } = options;
+  // A bounded `produce` overruns its deadline by the time it spends before arming it (signing,
+  // a cold key import): the grace lets it settle with its own error instead of a second attempt.
+  const waitMs = options.timeoutMs + Math.min(1000, options.timeoutMs);
+  const { now } = options;
   let cached: CachedToken | null = null;
   let inflight: Inflight | null = null;
 
@@ -54,6 +67,9 @@ export function createCachedCredential(
           if (inflight === started) inflight = null;
         }),
     };
+    // A refresh nobody waits for may fail: that is handled (the next caller tries again), not an
+    // unhandled rejection, which would end a Deno process. Waiters still see the failure.
+    started.promise.catch(() => {});
     return started;
   }
 
@@ -61,12 +77,14 @@ export function createCachedCredential(
     async getToken() {
       // Twice at most: the shared attempt, then, if that one went quiet, our own.
       for (let attempt = 0; attempt < 2; attempt++) {
-        if (cached && now() < cached.refreshAt) return cached.token;
-        if (!inflight || Date.now() - inflight.startedAt >= timeoutMs) inflight = start();
+        const time = now();
+        if (cached && time < cached.refreshAt) return cached.token;
+        if (!inflight || Date.now() - inflight.startedAt >= waitMs) inflight = start();
+        if (cached && time < cached.usableUntil) return cached.token;
         const current = inflight;
         const fresh = await withinDeadline(
           current.promise,
-          timeoutMs - (Date.now() - current.startedAt),
+          waitMs - (Date.now() - current.startedAt),
         );
         if (fresh) return fresh.token;
         if (inflight === current) inflight = null;

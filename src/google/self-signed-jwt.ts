@@ -6,8 +6,10 @@ import type { ServiceAccountKey } from './service-account-key.ts';
 /** The audience Google accepts on a self-signed JWT for Vertex AI (AIP-4111). */
 export const VERTEX_AUDIENCE = 'https://aiplatform.googleapis.com/';
 const LIFETIME_S = 3600;
-// Re-signed well before expiry, so a request in flight never carries a JWT that lapses on the way.
+// Re-signed well before expiry, and never sent within a minute of it, so a request in flight
+// never carries a JWT that lapses on the way.
 const REFRESH_MARGIN_S = 5 * 60;
+const USABLE_MARGIN_S = 60;
 
 export interface SelfSignedJwtOptions {
   now?: () => number;
@@ -35,7 +37,12 @@ export function createSelfSignedJwtSource(
         .setIssuedAt(issuedAt)
         .setExpirationTime(issuedAt + LIFETIME_S)
         .sign(await options.signingKey());
-      return { token, refreshAt: (issuedAt + LIFETIME_S - REFRESH_MARGIN_S) * 1000 };
+      const expiresAt = issuedAt + LIFETIME_S;
+      return {
+        token,
+        refreshAt: (expiresAt - REFRESH_MARGIN_S) * 1000,
+        usableUntil: (expiresAt - USABLE_MARGIN_S) * 1000,
+      };
     },
     {
       now,

@@ -1,5 +1,5 @@
-import { concatBytes } from '../bytes.ts';
 import { errorTypeForStatus, GatewayError } from '../errors.ts';
+import { readPrefix } from '../read-prefix.ts';
 
 // Enough for any Google error document; anything longer is not an error we can explain, so the
 // rest is not read.
@@ -29,26 +29,6 @@ export async function gatewayErrorFromVertex(response: Response): Promise<Gatewa
   return new GatewayError(response.status, errorTypeForStatus(response.status), code, message, {
     headers: retryAfter ? { 'retry-after': retryAfter } : {},
   });
-}
-
-/** Up to `maxBytes` of a body as text; a body that breaks off gives what arrived before. */
-async function readPrefix(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    while (total < maxBytes) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      total += value.byteLength;
-    }
-  } catch {
-    // Aborted (deadline, client gone) or broken: the status still says what happened.
-  }
-  reader.cancel().catch(() => {});
-  return new TextDecoder().decode(concatBytes(chunks).subarray(0, maxBytes));
 }
 
 function extractGoogleError(text: string): GoogleError | null {

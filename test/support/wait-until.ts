@@ -4,9 +4,12 @@
  * tests leave alone, so it also waits out real work (RSA signing, say) while faked timers stand
  * still.
  */
-export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setImmediate(resolve));
   }

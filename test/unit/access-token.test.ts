@@ -7,6 +7,7 @@ import {
   createServiceAccountTokenSource,
 } from '../../src/google/access-token.ts';
 import { parseServiceAccountKey } from '../../src/google/service-account-key.ts';
+import { waitUntil } from '../support/wait-until.ts';
 import {
   CLIENT_EMAIL,
   type FakeHandler,
@@ -137,7 +138,7 @@ describe('createServiceAccountTokenSource', () => {
     expect(calls).toHaveLength(1);
   });
 
-  it('refreshes five minutes before expiry, by the injected clock', async () => {
+  it('refreshes five minutes before expiry, by the injected clock, without making anyone wait', async () => {
     const time = clock();
     const { tokens, calls } = source(async (call) => {
       await verifyAssertion(call, time.now());
@@ -147,8 +148,10 @@ describe('createServiceAccountTokenSource', () => {
     time.set(time.start + 54 * MINUTE);
     expect(await tokens.getToken()).toBe('ya29.gen1');
     expect(calls).toHaveLength(1);
+    // The first caller after the refresh point still gets the valid token and starts the refresh.
     time.set(time.start + 55 * MINUTE);
-    expect(await tokens.getToken()).toBe('ya29.gen2');
+    expect(await tokens.getToken()).toBe('ya29.gen1');
+    await waitUntil(async () => (await tokens.getToken()) === 'ya29.gen2');
     expect(calls).toHaveLength(2);
     // The new token is cached relative to when it was fetched.
     time.advance(54 * MINUTE);
@@ -165,8 +168,60 @@ describe('createServiceAccountTokenSource', () => {
     await tokens.getToken();
     time.advance(9 * MINUTE);
     expect(await tokens.getToken()).toBe('ya29.short1');
+    expect(calls).toHaveLength(1);
     time.advance(1 * MINUTE);
+    expect(await tokens.getToken()).toBe('ya29.short1');
+    // Within a minute of its expiry a token is no longer handed out: the caller waits instead.
+    time.advance(4 * MINUTE);
     expect(await tokens.getToken()).toBe('ya29.short2');
+  });
+
+  it('keeps serving the valid token while the early refresh fails, and takes the next one', async () => {
+    const time = clock();
+    let endpointUp = true;
+    const { tokens, calls } = source(
+      () =>
+        endpointUp
+          ? tokenResponse(`ya29.gen${calls.length}`, 3599)
+          : jsonResponse({ error: 'temporarily_unavailable' }, 503),
+      time.now,
+    );
+    expect(await tokens.getToken()).toBe('ya29.gen1');
+    endpointUp = false;
+    time.set(time.start + 56 * MINUTE);
+    for (let i = 0; i < 5; i++) expect(await tokens.getToken()).toBe('ya29.gen1');
+    await waitUntil(() => calls.length >= 3);
+    for (let i = 0; i < 5; i++) expect(await tokens.getToken()).toBe('ya29.gen1');
+    // Once the token is within a minute of expiry, the outage reaches the caller.
+    time.set(time.start + 59 * MINUTE);
+    await waitUntil(
+      async () => (await tokens.getToken().catch((e: GatewayError) => e.status)) === 503,
+    );
+    endpointUp = true;
+    await expect(tokens.getToken()).resolves.toMatch(/^ya29\.gen\d+$/);
+    expect(await tokens.getToken()).not.toBe('ya29.gen1');
+  });
+
+  it('does not hold callers on an early refresh that hangs', async () => {
+    const time = clock();
+    const fake = fakeFetch(() =>
+      fake.calls.length === 1 ? tokenResponse('ya29.first', 3599) : new Promise<Response>(() => {}),
+    );
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: fake.fetch,
+      now: time.now,
+      timeoutMs: 50,
+    });
+    expect(await tokens.getToken()).toBe('ya29.first');
+    time.set(time.start + 56 * MINUTE);
+    const served = await Promise.all([tokens.getToken(), tokens.getToken(), tokens.getToken()]);
+    expect(served).toEqual(['ya29.first', 'ya29.first', 'ya29.first']);
+    // One refresh for all of them, still under way.
+    await waitUntil(() => fake.calls.length === 2);
+    expect(fake.calls).toHaveLength(2);
+    // Within a minute of expiry the old token is not sent: the caller waits, and here times out.
+    time.set(time.start + 59 * MINUTE);
+    expect((await rejection(tokens)).status).toBe(504);
   });
 
   it('does not cache a failed exchange: the next call fetches again and succeeds', async () => {
@@ -349,6 +404,24 @@ describe('createServiceAccountTokenSource', () => {
     expect(fake.calls).toHaveLength(2);
   });
 
+  it('waits for a shared exchange until its own deadline has ended it: one exchange, not two', async () => {
+    // A fetch that honours its abort signal, as real ones do, and otherwise never answers.
+    const hanging: typeof fetch = (_input, init) => {
+      calls++;
+      return new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+      });
+    };
+    let calls = 0;
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: hanging,
+      timeoutMs: 60,
+    });
+    const errors = await Promise.all([rejection(tokens), rejection(tokens)]);
+    expect(errors.map((error) => error.status)).toEqual([504, 504]);
+    expect(calls).toBe(1);
+  });
+
   it('gives up with 504 when no exchange answers in time', async () => {
     const fake = fakeFetch(() => new Promise<Response>(() => {}));
     const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
@@ -384,6 +457,58 @@ describe('createServiceAccountTokenSource', () => {
     expect(await tokens.getToken()).toBe('ya29.n1');
     time.advance(13 * 60 * MINUTE);
     expect(await tokens.getToken()).toBe('ya29.n2');
+  });
+
+  it.each([
+    ['429', () => jsonResponse({ error: 'rate_limit_exceeded' }, 429, { 'retry-after': '7' }), 503],
+    ['400 server_error', () => jsonResponse({ error: 'server_error' }, 400), 502],
+    ['408', () => jsonResponse({ error: 'request_timeout' }, 408), 502],
+  ])(
+    'describes a transient failure (%s) that outlasts the retries as an outage, not a refusal',
+    async (_name, answer, status) => {
+      const { tokens, calls } = source(answer);
+      const error = await rejection(tokens);
+      expect(calls).toHaveLength(3);
+      expect(error.status).toBe(status);
+      expect(error.message).toContain('the token endpoint answered HTTP');
+      expect(error.message).not.toContain('refused');
+      expect(error.headers['retry-after']).toBe(status === 503 ? '7' : undefined);
+    },
+  );
+
+  it('keeps an unreadable Retry-After off the 503', async () => {
+    const { tokens } = source(() =>
+      jsonResponse({ error: 'temporarily_unavailable' }, 503, { 'retry-after': 'soon' }),
+    );
+    const error = await rejection(tokens);
+    expect(error.status).toBe(503);
+    expect(error.headers).toEqual({});
+  });
+
+  it('quotes no oversized or odd error code, and reads no more than the start of the body', async () => {
+    let served = 0;
+    const huge = JSON.stringify({ error: 'x'.repeat(200_000), error_description: 'd' });
+    const { tokens } = source(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              // An endless body: only a reader that stops early gets an answer at all.
+              served++;
+              controller.enqueue(new TextEncoder().encode(served === 1 ? huge : ' '.repeat(65536)));
+            },
+          }),
+          { status: 400 },
+        ),
+    );
+    const error = await rejection(tokens);
+    expect(error.status).toBe(502);
+    expect(error.message.length).toBeLessThan(300);
+    expect(served).toBeLessThan(5);
+    const odd = source(() =>
+      jsonResponse({ error: 'bad code\n<script>', error_description: 'd' }, 400),
+    );
+    expect((await rejection(odd.tokens)).message).not.toContain('script');
   });
 
   it('describes a token endpoint outage as an outage, not a refusal', async () => {

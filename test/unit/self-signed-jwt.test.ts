@@ -44,7 +44,7 @@ describe('createSelfSignedJwtSource', () => {
     await verifySelfSigned(await tokens.getToken(), START);
   });
 
-  it('signs once for a burst, and again only 5 minutes before expiry', async () => {
+  it('signs once for a burst, and again 5 minutes before expiry without making anyone wait', async () => {
     let now = START;
     const { tokens, signatures } = source(() => now);
     const burst = await Promise.all(Array.from({ length: 25 }, () => tokens.getToken()));
@@ -55,11 +55,17 @@ describe('createSelfSignedJwtSource', () => {
     expect(await tokens.getToken()).toBe(burst[0]);
     expect(signatures()).toBe(1);
 
+    // Still good for five minutes: it serves at once while its successor is signed.
     now = START + 55 * MINUTE;
+    expect(await tokens.getToken()).toBe(burst[0]);
+    expect(signatures()).toBe(2);
+
+    // A minute before expiry the old JWT is no longer sent; the one signed at 55 minutes is.
+    now = START + 59 * MINUTE;
     const fresh = await tokens.getToken();
     expect(fresh).not.toBe(burst[0]);
     expect(signatures()).toBe(2);
-    await verifySelfSigned(fresh, now);
+    await verifySelfSigned(fresh, START + 55 * MINUTE);
   });
 });
 

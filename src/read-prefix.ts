@@ -1,0 +1,24 @@
+import { concatBytes } from './bytes.ts';
+
+/**
+ * Up to `maxBytes` of a response body as text; the rest is not read. A body that breaks off or
+ * is aborted (a deadline, a client gone) gives what arrived before: the status still tells.
+ */
+export async function readPrefix(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    while (total < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.byteLength;
+    }
+  } catch {
+    // Aborted or broken: what arrived is all there is.
+  }
+  reader.cancel().catch(() => {});
+  return new TextDecoder().decode(concatBytes(chunks).subarray(0, maxBytes));
+}

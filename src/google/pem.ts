@@ -17,9 +17,44 @@ export function normalizePrivateKeyPem(raw: string): string | null {
   } catch {
     return null; // Not decodable base64: a truncated or mangled paste.
   }
-  // Both encodings are a DER SEQUENCE; anything else cannot be a key.
-  if (der[0] !== 0x30) return null;
-  return match[1] === 'PRIVATE KEY' ? toPem(body) : toPem(base64Encode(wrapPkcs1InPkcs8(der)));
+  const pkcs8 = match[1] === 'PRIVATE KEY';
+  // Checked now, so that a wrong or damaged key is a configuration error at startup rather than
+  // a 500 on every request when WebCrypto first refuses it.
+  if (!(pkcs8 ? isRsaPkcs8(der) : isRsaPkcs1(der))) return null;
+  return pkcs8 ? toPem(body) : toPem(base64Encode(wrapPkcs1InPkcs8(der)));
+}
+
+/** The offset of a DER SEQUENCE's content if it spans exactly the whole of `der`, else -1. */
+function sequenceContent(der: Uint8Array): number {
+  if (der[0] !== 0x30 || der.length < 2) return -1;
+  const first = der[1] as number;
+  let length = first;
+  let offset = 2;
+  if (first >= 0x80) {
+    const count = first & 0x7f;
+    if (count < 1 || count > 3) return -1;
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + (der[2 + i] ?? 0);
+    offset = 2 + count;
+  }
+  // A paste that lost a line still decodes as base64, but no longer fills its declared length.
+  return offset + length === der.length ? offset : -1;
+}
+
+/** PKCS#8 for RSA: version 0, then the rsaEncryption algorithm (an EC key, say, is not one). */
+function isRsaPkcs8(der: Uint8Array): boolean {
+  const at = sequenceContent(der);
+  return at !== -1 && startsWith(der, at, [...VERSION_0, ...RSA_ALGORITHM.slice(0, 13)]);
+}
+
+/** PKCS#1 RSAPrivateKey: version 0, then the modulus, an INTEGER. */
+function isRsaPkcs1(der: Uint8Array): boolean {
+  const at = sequenceContent(der);
+  return at !== -1 && startsWith(der, at, [...VERSION_0, 0x02]);
+}
+
+function startsWith(bytes: Uint8Array, at: number, prefix: readonly number[]): boolean {
+  return prefix.every((byte, i) => bytes[at + i] === byte);
 }
 
 function toPem(base64: string): string {

@@ -1,4 +1,4 @@
-import { verify } from 'node:crypto';
+import { generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { normalizePrivateKeyPem } from '../../src/google/pem.ts';
 import { pemBody, testKeyPair } from './helpers.ts';
@@ -58,9 +58,10 @@ describe('normalizePrivateKeyPem', () => {
   });
 
   it('converts a small PKCS#1 key whose DER lengths use the short form', () => {
-    // 40 bytes of "PKCS#1": the wrapper must use one-byte DER lengths.
+    // 40 bytes shaped like PKCS#1 (a SEQUENCE of version 0 and an INTEGER): the wrapper must
+    // use one-byte DER lengths.
     const der = new Uint8Array(40).fill(7);
-    der[0] = 0x30; // a DER SEQUENCE, as every PKCS#1 key is
+    der.set([0x30, 38, 0x02, 0x01, 0x00, 0x02, 0x21]);
     const pkcs1 = `-----BEGIN RSA PRIVATE KEY-----\n${Buffer.from(der).toString('base64')}\n-----END RSA PRIVATE KEY-----`;
     const out = Buffer.from(pemBody(normalizePrivateKeyPem(pkcs1) ?? ''), 'base64');
     const expected = Buffer.concat([
@@ -100,6 +101,20 @@ describe('normalizePrivateKeyPem', () => {
     ['only the base64 body', pemBody(testKeyPair().pkcs8Pem)],
   ])('returns null for %s', (_name, input) => {
     expect(normalizePrivateKeyPem(input)).toBeNull();
+  });
+
+  it('returns null for a key that is not RSA, or lost a line on the way', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    expect(
+      normalizePrivateKeyPem(ec.export({ type: 'pkcs8', format: 'pem' }).toString()),
+    ).toBeNull();
+    for (const pem of [testKeyPair().pkcs8Pem, testKeyPair().pkcs1Pem]) {
+      const lines = pem.trim().split('\n');
+      expect(normalizePrivateKeyPem(pem)).not.toBeNull();
+      // Every line of the body is 64 base64 characters, so the rest still decodes.
+      const pasted = [...lines.slice(0, 5), ...lines.slice(6)].join('\n');
+      expect(normalizePrivateKeyPem(pasted)).toBeNull();
+    }
   });
 
   it('returns null for a PKCS#1 PEM whose body is not decodable base64', () => {

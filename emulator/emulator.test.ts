@@ -162,6 +162,21 @@ describe('token endpoint', () => {
     expect(emulator.stats.tokenExchanges).toBe(0);
   });
 
+  it('accepts an assertion without a kid, as Google does, if a key of the account signed it', async () => {
+    const second = emulator.createServiceAccount({ clientEmail: account.client_email });
+    for (const key of [account, second]) {
+      const jwt = await assertion(key, { header: { kid: undefined } });
+      expect((await exchange(jwt)).status).toBe(200);
+    }
+    const stranger = generateServiceAccountKey({ tokenUri: emulator.tokenUri }).key;
+    const forged = await assertion(account, {
+      header: { kid: undefined },
+      signingKey: stranger.private_key,
+    });
+    await expectTokenError(await exchange(forged), 'invalid_grant', 'Invalid JWT Signature.');
+    expect(emulator.deleteServiceAccount(second.private_key_id)).toBe(true);
+  });
+
   it('rejects a deleted key', async () => {
     // An account of its own, so that deleting its only key leaves no other key of the account.
     const doomed = emulator.createServiceAccount({

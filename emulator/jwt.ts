@@ -6,9 +6,10 @@ export type SignedJwtCheck =
   | { ok: false; reason: 'malformed' | 'unknown-account' | 'bad-signature' };
 
 /**
- * Checks a JWT the way Google does before looking at its claims: RS256, a `kid` naming a live
- * key of the account in `iss`, and a signature made by that key. Claim rules differ between the
- * token endpoint and self-signed bearer use, so callers check those.
+ * Checks a JWT the way Google does before looking at its claims: RS256, and a signature made by
+ * a live key of the account in `iss`: the key its `kid` names, or, without a `kid` (Google's own
+ * gtoken sends none), any of the account's keys. Claim rules differ between the token endpoint
+ * and self-signed bearer use, so callers check those.
  */
 export async function verifyServiceAccountJwt(
   jwt: string,
@@ -26,16 +27,24 @@ export async function verifyServiceAccountJwt(
   if (typeof claims.iss !== 'string' || !state.hasAccount(claims.iss)) {
     return { ok: false, reason: 'unknown-account' };
   }
-  const registered = typeof header.kid === 'string' ? state.keys.get(header.kid) : undefined;
-  if (header.alg !== 'RS256' || !registered || registered.key.client_email !== claims.iss) {
-    return { ok: false, reason: 'bad-signature' };
+  if (header.alg !== 'RS256') return { ok: false, reason: 'bad-signature' };
+  const account = claims.iss;
+  const candidates =
+    header.kid === undefined
+      ? [...state.keys.values()].filter((registered) => registered.key.client_email === account)
+      : [state.keys.get(String(header.kid))].filter(
+          (registered) => registered?.key.client_email === account,
+        );
+  for (const registered of candidates) {
+    if (!registered) continue;
+    try {
+      await compactVerify(jwt, registered.publicKey, { algorithms: ['RS256'] });
+      return { ok: true, claims, registered };
+    } catch {
+      // Not this key: try the account's next one, if the JWT named none.
+    }
   }
-  try {
-    await compactVerify(jwt, registered.publicKey, { algorithms: ['RS256'] });
-  } catch {
-    return { ok: false, reason: 'bad-signature' };
-  }
-  return { ok: true, claims, registered };
+  return { ok: false, reason: 'bad-signature' };
 }
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';

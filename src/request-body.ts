@@ -1,5 +1,5 @@
 import { concatBytes } from './bytes.ts';
-import { GatewayError } from './errors.ts';
+import { GatewayError, invalidRequest } from './errors.ts';
 
 /**
  * The request body as text, refusing anything over `maxBytes` before it is held whole: a
@@ -9,28 +9,45 @@ import { GatewayError } from './errors.ts';
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
   const declared = request.headers.get('content-length');
   if (declared !== null && /^\d+$/.test(declared)) {
-    if (Number(declared) > maxBytes) {
-      await request.body?.cancel().catch(() => {});
-      throw requestTooLarge(maxBytes);
-    }
+    // Refused unread: the runtime discards the rest once the answer is out. Cancelling the body
+    // instead cut the connection under `wrangler dev` before a client still sending saw the 413.
+    if (Number(declared) > maxBytes) throw requestTooLarge(maxBytes);
     // The runtime holds the body to its declared length, so the native reader is safe here.
-    return request.text();
+    try {
+      return await request.text();
+    } catch {
+      throw bodyBrokeOff();
+    }
   }
   if (!request.body) return '';
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      throw bodyBrokeOff();
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
+      reader.releaseLock();
       throw requestTooLarge(maxBytes);
     }
     chunks.push(value);
   }
   return new TextDecoder().decode(concatBytes(chunks));
+}
+
+/** The client stopped sending (it left, or closed its side) before its body was complete. */
+function bodyBrokeOff(): GatewayError {
+  return invalidRequest(
+    'request_body_incomplete',
+    'The request body ended before it was complete: the connection closed while it was being sent.',
+  );
 }
 
 function requestTooLarge(maxBytes: number): GatewayError {

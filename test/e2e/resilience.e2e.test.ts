@@ -238,6 +238,33 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     );
   });
 
+  it('answers 413, not a broken connection, to a body many times over the limit', async () => {
+    // Large enough that the client is still sending when the answer goes out.
+    const huge = `{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"${'x'.repeat(3_000_000)}"}]}`;
+    for (let i = 0; i < 3; i++) {
+      const declared = await post('/v1/chat/completions', huge);
+      expect(declared.status).toBe(413);
+      expect(((await declared.json()) as { error: { code: string } }).error.code).toBe(
+        'request_too_large',
+      );
+    }
+    const bytes = new TextEncoder().encode(huge);
+    const chunked = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 65536)
+            controller.enqueue(bytes.slice(i, i + 65536));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await chatRequests()).toHaveLength(0);
+  });
+
   it("reports a refused token exchange as 502 with Google's reason, then recovers", async () => {
     await shared.emulator.admin('expire-tokens', { body: {} });
     await fault({

@@ -527,6 +527,37 @@ describe('request size', () => {
     expect(h.calls).toHaveLength(0);
   });
 
+  it.each([
+    ['a declared length', { 'content-length': '1000' }],
+    ['a chunked body', {}],
+  ])('answers 400, not 500, when %s breaks off before its end', async (_name, headers) => {
+    const h = harness();
+    const logged: string[] = [];
+    const broken = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"model":"g'));
+        controller.error(new TypeError('Network connection lost.'));
+      },
+    });
+    const spy = vi.spyOn(console, 'error').mockImplementation((line) => void logged.push(line));
+    try {
+      const response = await h.app.request(
+        new Request('http://gateway/v1/chat/completions', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${GATEWAY_KEY}`, ...headers },
+          body: broken,
+          duplex: 'half',
+        } as RequestInit),
+      );
+      await expectOpenAIError(response, 400, 'invalid_request_error', 'request_body_incomplete');
+    } finally {
+      spy.mockRestore();
+    }
+    // The client's doing, not the gateway's: no error-level line.
+    expect(logged).toEqual([]);
+    expect(h.calls).toHaveLength(0);
+  });
+
   it('accepts a body of exactly MAX_REQUEST_BYTES', async () => {
     const h = harness({ MAX_REQUEST_BYTES: String(new TextEncoder().encode(CHAT_BODY).length) });
     expect((await post(h, '/v1/chat/completions')).status).toBe(200);

@@ -115,6 +115,24 @@ describe('parseKeyPolicies', () => {
     if (!any) throw new Error('no policy');
     expect(allowsModel(any, 'anything/at-all')).toBe(true);
   });
+
+  it('vouches only for plain model names, so a prefix cannot be walked out of', () => {
+    const [policy] = parseKeyPolicies(entry({ models: ['google/gemini-2.5-flash*', '*'] }));
+    if (!policy) throw new Error('no policy');
+    for (const model of [
+      'google/gemini-2.5-flash/../gemini-2.5-pro',
+      'google/gemini-2.5-flash..',
+      'google/gemini-2.5-flash/x',
+      'google/.hidden',
+      'google//gemini-2.5-flash',
+      'google/gemini-2.5-flash\n',
+      'google/gemini-2.5-flash?x=1',
+    ]) {
+      expect(allowsModel(policy, model), model).toBe(false);
+    }
+    expect(allowsModel(policy, 'google/gemini-2.5-flash-lite')).toBe(true);
+    expect(allowsModel(policy, 'claude-sonnet-4@20250514')).toBe(true);
+  });
 });
 
 describe('GATEWAY_KEYS and GOOGLE_AUTH_MODE in the configuration', () => {

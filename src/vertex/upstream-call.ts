@@ -89,7 +89,7 @@ export async function callVertex(
         location: target.location,
         attempts,
       };
-      if (call.signal.aborted) return last;
+      if (call.signal.aborted) return clientLeft(last);
 
       if (
         outcome.upstreamStatus === 401 &&
@@ -107,12 +107,29 @@ export async function callVertex(
       // through: the next location, or the error with its Retry-After, serves it better.
       if (env.now() + delay - startedAt > limits.retryBudgetMs) break;
       await env.sleep(delay, call.signal);
-      if (call.signal.aborted) return last;
+      if (call.signal.aborted) return clientLeft(last);
       retry++;
     }
   }
   if (!last) throw new Error('unreachable: no Vertex target to call');
   return last;
+}
+
+/**
+ * The client left before an answer: what went wrong upstream (a fetch aborted on its behalf, the
+ * error between retries) is not Vertex's failure. Nobody reads this answer; the log line does,
+ * as nginx's 499 "client closed request", with Vertex's last status kept beside it.
+ */
+function clientLeft(last: UpstreamResult & { ok: false }): UpstreamResult {
+  return {
+    ...last,
+    error: new GatewayError(
+      499,
+      'invalid_request_error',
+      'client_cancelled',
+      'The client closed the request before Vertex AI answered.',
+    ),
+  };
 }
 
 function tokenFor(credential: GoogleCredential): Promise<string> | string {

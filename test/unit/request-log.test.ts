@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { usageOfCompletion } from '../../src/openai/usage.ts';
+import { waitUntil } from '../support/wait-until.ts';
 import { GATEWAY_KEY, GOOGLE_TOKEN, harness, post } from './gateway-harness.ts';
 import { jsonResponse, pemBody, testKeyPair } from './helpers.ts';
 
@@ -162,6 +163,75 @@ describe('request log', () => {
     await reader?.read();
     await reader?.cancel();
     expect(records()[0]).toMatchObject({ stream_outcome: 'client_cancelled' });
+  });
+});
+
+describe('a client that leaves before the answer', () => {
+  function request(signal: AbortSignal) {
+    return new Request('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      body: BODY,
+      signal,
+    });
+  }
+
+  it('is logged as client_cancelled (499), not as Vertex unreachable, while Vertex is silent', async () => {
+    const client = new AbortController();
+    let vertexCalled = false;
+    const silentVertex = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input).includes('oauth2'))
+        return jsonResponse({ access_token: GOOGLE_TOKEN, expires_in: 3599 });
+      vertexCalled = true;
+      return new Promise<Response>((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () =>
+          reject(new DOMException('aborted', 'AbortError')),
+        );
+      });
+    }) as typeof fetch;
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const h = harness({}, undefined, undefined, { fetch: silentVertex });
+      const pending = h.app.request(request(client.signal));
+      await waitUntil(() => vertexCalled);
+      client.abort();
+      expect((await pending).status).toBe(499);
+      expect(errors).not.toHaveBeenCalled();
+    } finally {
+      errors.mockRestore();
+    }
+    expect(records()[0]).toMatchObject({
+      status: 499,
+      error_code: 'client_cancelled',
+      attempts: 1,
+    });
+  });
+
+  it("is logged as client_cancelled while a retry waits, with Vertex's status beside it", async () => {
+    const client = new AbortController();
+    let waiting = false;
+    const h = harness(
+      {},
+      () => jsonResponse({ error: { code: 503, message: 'busy', status: 'UNAVAILABLE' } }, 503),
+      undefined,
+      {
+        sleep: (_ms, signal) =>
+          new Promise<void>((resolve) => {
+            waiting = true;
+            signal.addEventListener('abort', () => resolve());
+          }),
+      },
+    );
+    const pending = h.app.request(request(client.signal));
+    await waitUntil(() => waiting);
+    client.abort();
+    expect((await pending).status).toBe(499);
+    expect(h.vertexCalls()).toHaveLength(1);
+    expect(records()[0]).toMatchObject({
+      status: 499,
+      error_code: 'client_cancelled',
+      upstream_status: 503,
+    });
   });
 });
 

@@ -333,6 +333,7 @@ function methodNotAllowed(method: string, allow: string): GatewayError {
   );
 }
 
+// The path as it came (a URL parse would resolve `..` the router did not), and not all of it.
 function routeNotFound(request: Request): GatewayError {
-  return notFound(`Unknown route: ${request.method} ${new URL(request.url).pathname}`);
+  return notFound(`Unknown route: ${request.method} ${pathOf(request.url).slice(0, 200)}`);
 }

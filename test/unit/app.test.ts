@@ -46,6 +46,13 @@ describe('routes', () => {
     expect(error.message).toContain('/v1/embeddings');
   });
 
+  it('names no more than 200 characters of an unknown path, and no query', async () => {
+    const h = harness();
+    const response = await h.app.request(`/${'a'.repeat(5000)}?key=secret`);
+    const error = await expectOpenAIError(response, 404, 'not_found_error', 'not_found');
+    expect(error.message).toBe(`Unknown route: GET /${'a'.repeat(199)}`);
+  });
+
   it.each(['GET', 'PUT', 'DELETE'])(
     'answers %s on the chat routes with 405 and Allow: POST',
     async (method) => {

@@ -3,7 +3,7 @@ import { createClientAuthenticator } from './auth/client-auth.ts';
 import { allowsModel } from './auth/key-policy.ts';
 import { createChatCompletions } from './chat-completions.ts';
 import type { Config } from './config.ts';
-import { cors } from './cors.ts';
+import { cors, variesByOrigin } from './cors.ts';
 import { GatewayError, invalidRequest, notFound } from './errors.ts';
 import { createGoogleAuth } from './google/google-auth.ts';
 import { createMemoryRateLimiter } from './limits/memory-rate-limiter.ts';
@@ -167,6 +167,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     closeRequestLog(log, c.res, writeLog);
   });
   const corsEnabled = config.corsOrigins === '*' || config.corsOrigins.size > 0;
+  const varyOnOrigin = variesByOrigin(config.corsOrigins);
   if (corsEnabled) app.use(cors(config.corsOrigins));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -271,6 +272,8 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
       response = errorResponse(error, log.record);
     }
     closeRequestLog(log, response, writeLog);
+    // What the CORS middleware adds to answers without an Origin, on the path that skips it.
+    if (varyOnOrigin) response.headers.append('vary', 'Origin');
     return response;
   }
   return app;

@@ -8,13 +8,26 @@ const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, x-request-id';
 const HEADER_LIST = /^[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+)*$/;
 
 /**
+ * Whether answers depend on the caller's Origin: with a list of origins they do, every one of
+ * them (with or without an Origin, allowed or not), so a shared cache must key on it. With `*`
+ * they do not.
+ */
+export const variesByOrigin = (allowed: '*' | ReadonlySet<string>): boolean =>
+  allowed !== '*' && allowed.size > 0;
+
+/**
  * CORS for the origins the operator allows (Fetch standard §3.2). A preflight from any other
  * origin gets 403, and their other requests get no CORS headers, so browsers withhold the answer.
  */
 export function cors(allowed: '*' | ReadonlySet<string>): MiddlewareHandler {
-  return async function corsHeaders(c, next) {
+  const vary = variesByOrigin(allowed);
+  return async function corsHeaders(c, next): Promise<Response | undefined> {
     const origin = c.req.header('origin');
-    if (origin === undefined) return next();
+    if (origin === undefined) {
+      await next();
+      if (vary) c.res.headers.append('vary', 'Origin');
+      return undefined;
+    }
     const permitted = allowed === '*' || allowed.has(origin.toLowerCase());
     const allowOrigin = allowed === '*' ? '*' : origin;
 
@@ -25,6 +38,7 @@ export function cors(allowed: '*' | ReadonlySet<string>): MiddlewareHandler {
           'permission_error',
           'cors_origin_not_allowed',
           'This origin may not call the gateway from a browser. Its operator can allow it with CORS_ORIGINS.',
+          { headers: vary ? { vary: 'Origin' } : {} },
         );
       }
       const requested = c.req.header('access-control-request-headers');
@@ -41,9 +55,11 @@ export function cors(allowed: '*' | ReadonlySet<string>): MiddlewareHandler {
       });
     }
     await next();
-    if (!permitted) return;
-    c.res.headers.set('access-control-allow-origin', allowOrigin);
-    c.res.headers.set('access-control-expose-headers', EXPOSED_HEADERS);
-    if (allowed !== '*') c.res.headers.append('vary', 'Origin');
+    if (vary) c.res.headers.append('vary', 'Origin');
+    if (permitted) {
+      c.res.headers.set('access-control-allow-origin', allowOrigin);
+      c.res.headers.set('access-control-expose-headers', EXPOSED_HEADERS);
+    }
+    return undefined;
   };
 }

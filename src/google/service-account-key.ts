@@ -39,7 +39,8 @@ export function parseServiceAccountKey(raw: string): ServiceAccountKey {
   }
   const file = parsed.data;
   const privateKeyPem = normalizePrivateKeyPem(file.private_key);
-  if (!privateKeyPem) throw new Error('has a "private_key" that is not a whole RSA private key in PEM form');
+  if (!privateKeyPem)
+    throw new Error('has a "private_key" that is not a whole RSA private key in PEM form');
   const tokenUri = file.token_uri || GOOGLE_TOKEN_URI;
   if (!URL.canParse(tokenUri) || !isAllowedOutboundUrl(new URL(tokenUri))) {
     throw new Error('has a "token_uri" that is not https (plain http is allowed only on loopback)');

@@ -42,6 +42,23 @@ describe('CORS', () => {
     expect(h.calls).toHaveLength(0);
   });
 
+  it('says Vary: Origin on every answer when it allows a list of origins, and none for *', async () => {
+    const h = harness({ CORS_ORIGINS: APP });
+    const answers = [
+      await post(h, '/v1/chat/completions'),
+      await post(h, '/v1/chat/completions', undefined, { origin: 'https://evil.example.com' }),
+      await post(h, '/v1/chat/completions', undefined, { origin: APP }),
+      await post(h, '/v1/chat/completions', undefined, { authorization: 'Bearer wrong' }),
+      await h.app.request('/healthz'),
+      await h.app.request('/healthz', { headers: { origin: 'https://evil.example.com' } }),
+      await preflight(h, 'https://evil.example.com'),
+    ];
+    for (const answer of answers) expect(answer.headers.get('vary')).toBe('Origin');
+    const any = harness({ CORS_ORIGINS: '*' });
+    expect((await post(any, '/v1/chat/completions')).headers.get('vary')).toBeNull();
+    expect((await post(harness(), '/v1/chat/completions')).headers.get('vary')).toBeNull();
+  });
+
   it('refuses a preflight from any other origin with 403', async () => {
     const h = harness({ CORS_ORIGINS: APP });
     const response = await preflight(h, 'https://evil.example.com');

@@ -7,6 +7,16 @@ import { GatewayError, invalidRequest } from './errors.ts';
  * arrives and abandoned at the limit.
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const encoding = request.headers.get('content-encoding');
+  // A compressed body would only fail as "not JSON", which hides the cause.
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') {
+    throw new GatewayError(
+      415,
+      'invalid_request_error',
+      'unsupported_content_encoding',
+      'The gateway takes request bodies uncompressed: send them without Content-Encoding.',
+    );
+  }
   const declared = request.headers.get('content-length');
   if (declared !== null && /^\d+$/.test(declared)) {
     // Refused unread: the runtime discards the rest once the answer is out. Cancelling the body

@@ -558,6 +558,30 @@ describe('request size', () => {
     expect(h.calls).toHaveLength(0);
   });
 
+  it('answers 415 to a compressed body instead of calling it bad JSON', async () => {
+    const h = harness();
+    const gzipped = await new Response(
+      new Blob([CHAT_BODY]).stream().pipeThrough(new CompressionStream('gzip')),
+    ).arrayBuffer();
+    const response = await h.app.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}`, 'content-encoding': 'gzip' },
+      body: gzipped,
+    });
+    const error = await expectOpenAIError(
+      response,
+      415,
+      'invalid_request_error',
+      'unsupported_content_encoding',
+    );
+    expect(error.message).toContain('Content-Encoding');
+    expect(h.calls).toHaveLength(0);
+    const identity = await post(h, '/v1/chat/completions', CHAT_BODY, {
+      'content-encoding': 'identity',
+    });
+    expect(identity.status).toBe(200);
+  });
+
   it('accepts a body of exactly MAX_REQUEST_BYTES', async () => {
     const h = harness({ MAX_REQUEST_BYTES: String(new TextEncoder().encode(CHAT_BODY).length) });
     expect((await post(h, '/v1/chat/completions')).status).toBe(200);

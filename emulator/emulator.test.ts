@@ -707,6 +707,17 @@ describe('admin API', () => {
     expect((await admin('GET', 'config')).body.tokenTtlSeconds).toBe(3599);
     expect((await admin('GET', 'nope')).status).toBe(404);
   });
+
+  it('lists a request whose body is nested too deep to serialise, by its text', async () => {
+    const token = emulator.issueAccessToken();
+    const deep = `{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    await chat(deep, token);
+    const { status, body } = await admin<{ bodyText: string; body?: unknown }[]>('GET', 'requests');
+    expect(status).toBe(200);
+    expect(body).toHaveLength(1);
+    expect(body[0]?.bodyText).toBe(deep);
+    expect(body[0]?.body).toBeUndefined();
+  });
 });
 
 describe('CLI', () => {

@@ -2,6 +2,9 @@ import { exports } from 'cloudflare:workers';
 import { beforeEach, describe, expect, inject, it } from 'vitest';
 import type { EmulatorStats } from '../../emulator/state.ts';
 import { createEnvGateway } from '../../src/env-gateway.ts';
+import { GatewayError } from '../../src/errors.ts';
+import { createServiceAccountTokenSource } from '../../src/google/access-token.ts';
+import { parseServiceAccountKey } from '../../src/google/service-account-key.ts';
 
 // These run inside workerd: the real Worker entry (wrangler.toml, bindings from vitest.config.mts)
 // and fresh gateways built from src, calling the Node-side emulator over loopback.
@@ -145,6 +148,27 @@ describe('a fresh gateway isolate in workerd', () => {
     const after = await stats();
     expect(after.tokenExchanges - before.tokenExchanges).toBe(1);
     expect(after.chatRequests - before.chatRequests).toBe(40);
+  });
+
+  it("reports a token endpoint past the exchange's deadline as 504, as workerd's fetch times out", async () => {
+    // workerd must reject a fetch on AbortSignal.timeout with a TimeoutError, which the exchange
+    // reports as such instead of retrying it as a network failure.
+    await admin('faults', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ target: 'token', headersDelayMs: 2000 }),
+    });
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(serviceAccountKey), {
+      timeoutMs: 300,
+    });
+    const error = await tokens.getToken().then(
+      () => null,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(GatewayError);
+    expect((error as GatewayError).status).toBe(504);
+    expect((error as GatewayError).message).toContain('did not answer in time');
+    expect((await stats()).tokenExchanges).toBe(0);
   });
 
   it('fails closed when nothing is configured', async () => {

@@ -1,5 +1,8 @@
 import type { EmulatorStats } from '../../emulator/state.ts';
 import { createEnvGateway } from '../../src/env-gateway.ts';
+import { GatewayError } from '../../src/errors.ts';
+import { createServiceAccountTokenSource } from '../../src/google/access-token.ts';
+import { parseServiceAccountKey } from '../../src/google/service-account-key.ts';
 import { startEmulatorProcess } from './emulator-process.ts';
 
 // The gateway's own code running in Deno (its fetch, WebCrypto and streams), against the emulator
@@ -169,6 +172,28 @@ Deno.test('gateway in Deno', async (t) => {
       assertEquals(response.status, 400, 'status');
       assertEquals((await response.json()).error.param, 'messages', 'param');
       assertEquals((await stats()).chatRequests, before.chatRequests, 'upstream requests');
+    });
+
+    await t.step("a token endpoint past the exchange's deadline is a 504", async () => {
+      // Deno's fetch must reject on AbortSignal.timeout with a TimeoutError, which the exchange
+      // reports as such instead of retrying it as a network failure.
+      await emulator.admin('reset', { method: 'POST' });
+      await emulator.admin('faults', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ target: 'token', headersDelayMs: 2000 }),
+      });
+      const tokens = createServiceAccountTokenSource(parseServiceAccountKey(JSON.stringify(key)), {
+        timeoutMs: 300,
+      });
+      const error = await tokens.getToken().then(
+        () => null,
+        (failure: unknown) => failure,
+      );
+      assert(error instanceof GatewayError, `a GatewayError, not ${String(error)}`);
+      assertEquals(error.status, 504, 'status');
+      assert(error.message.includes('did not answer in time'), error.message);
+      await emulator.admin('reset', { method: 'POST' });
     });
 
     await t.step('nothing configured fails closed', async () => {

@@ -1,10 +1,11 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { createClientAuthenticator } from './auth/client-auth.ts';
 import { allowsModel } from './auth/key-policy.ts';
 import { createChatCompletions } from './chat-completions.ts';
 import type { Config } from './config.ts';
 import { cors, variesByOrigin } from './cors.ts';
 import { GatewayError, invalidRequest, notFound } from './errors.ts';
+import type { KeepAlive } from './google/access-token.ts';
 import { createGoogleAuth } from './google/google-auth.ts';
 import { createMemoryRateLimiter } from './limits/memory-rate-limiter.ts';
 import type { RateLimiter } from './limits/rate-limiter.ts';
@@ -95,6 +96,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
         random: deps.random,
         sleep: (ms) => wait(ms, NEVER_ABORTED),
         onSelfSignedRefused: () => sink(SELF_SIGNED_REFUSED_LINE),
+        onRefreshFailed: (error) => sink(refreshFailedLine(error)),
       })
     : null;
   const writeLog = (record: RequestRecord) => sink(requestLogLine(record));
@@ -198,7 +200,12 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
   app.post(OPENAI_ROUTE, (c) => {
     const log = c.get('log');
     log.record.route = OPENAI_ROUTE;
-    return chatCompletions({ request: c.req.raw, resolveTargets: defaultTargets, log });
+    return chatCompletions({
+      request: c.req.raw,
+      resolveTargets: defaultTargets,
+      log,
+      keepAlive: executionContextOf(c),
+    });
   });
 
   app.post(VERTEX_ROUTE, (c) => {
@@ -209,6 +216,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     return chatCompletions({
       request: c.req.raw,
       log,
+      keepAlive: executionContextOf(c),
       resolveTargets: () => {
         const project = checkedParam('project', c.req.param('project'), PROJECT_PATTERN);
         // Only a project the caller names is subject to the allow-list; the default one is the
@@ -259,15 +267,15 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     ) {
       return honoFetch(request, env, executionCtx);
     }
-    return serveChat(request);
+    return serveChat(request, executionCtx);
   };
 
-  async function serveChat(request: Request): Promise<Response> {
+  async function serveChat(request: Request, keepAlive?: KeepAlive): Promise<Response> {
     const log = openRequestLog('POST', request.headers.get('x-request-id') ?? undefined);
     log.record.route = OPENAI_ROUTE;
     let response: Response;
     try {
-      response = await chatCompletions({ request, resolveTargets: defaultTargets, log });
+      response = await chatCompletions({ request, resolveTargets: defaultTargets, log, keepAlive });
     } catch (error) {
       response = errorResponse(error, log.record);
     }
@@ -277,6 +285,25 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     return response;
   }
   return app;
+}
+
+/** Hono's context throws when the runtime gave no ExecutionContext (Deno, tests). */
+function executionContextOf(c: Context): KeepAlive | undefined {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A token refresh failed where no request saw it: the old token still serves, for now. */
+function refreshFailedLine(error: unknown): string {
+  const reason = error instanceof GatewayError ? error.message : 'an unexpected error';
+  return JSON.stringify({
+    level: 'warn',
+    message: `Refreshing the Google credential before it expires failed; the current one serves on, and the refresh is tried again in a few seconds. ${reason}`,
+    event: 'token_refresh_failed',
+  });
 }
 
 /** Renders any error as the OpenAI-shaped answer, noting its code in the request's record. */

@@ -1,7 +1,7 @@
 import type { ClientAuthenticator } from './auth/client-auth.ts';
 import { enforceModel, enforceRateLimit, enforceTarget } from './auth/key-enforcement.ts';
 import type { Config } from './config.ts';
-import type { AccessTokenSource } from './google/access-token.ts';
+import type { AccessTokenSource, KeepAlive } from './google/access-token.ts';
 import type { RateLimiter } from './limits/rate-limiter.ts';
 import { parseChatRequest } from './openai/chat-request.ts';
 import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
@@ -24,6 +24,8 @@ export interface ChatContext {
   /** Resolves the location-ordered targets; throws for a path the gateway will not serve. */
   resolveTargets: () => VertexTarget[];
   log: RequestLog;
+  /** The runtime's ExecutionContext, where it has one (Workers), for a token refresh. */
+  keepAlive?: KeepAlive;
 }
 
 /**
@@ -67,7 +69,14 @@ export function createChatCompletions(
 
     const upstreamStarted = performance.now();
     const result = await callVertex(
-      { targets, body: chat.body, stream: chat.stream, signal: request.signal, credential },
+      {
+        targets,
+        body: chat.body,
+        stream: chat.stream,
+        signal: request.signal,
+        credential,
+        keepAlive: context.keepAlive,
+      },
       upstream,
     );
     const upstreamDone = performance.now();

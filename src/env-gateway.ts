@@ -1,8 +1,13 @@
+import type { ExecutionContext } from 'hono';
 import { createGateway, type GatewayApp, type GatewayDependencies } from './app.ts';
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** `ctx` is Workers' ExecutionContext; the gateway keeps a token refresh alive with it. */
+export type FetchHandler = (
+  request: Request,
+  ctx?: ExecutionContext,
+) => Response | Promise<Response>;
 
 /**
  * Turns a runtime's environment (Workers `env`, Deno's env object) into a request handler, parsing
@@ -36,7 +41,7 @@ function buildHandler(env: Record<string, unknown>, deps: GatewayDependencies): 
     if (!(error instanceof ConfigError)) throw error;
     return misconfiguredHandler(error);
   }
-  return (request) => app.fetch(request);
+  return (request, ctx) => app.fetch(request, undefined, ctx);
 }
 
 /** Answers health checks as usual (they reveal nothing) and everything else with the problem. */

@@ -1,4 +1,4 @@
-import { MODEL_NAME, withPublisher } from '../openai/model-name.ts';
+import { isPlainModelName, MODEL_NAME, withPublisher } from '../openai/model-name.ts';
 import { PROJECT_PATTERN } from '../vertex/path-params.ts';
 
 /**
@@ -26,13 +26,10 @@ const SHA256_HEX = /^[0-9a-f]{64}$/i;
 const MAX_RPM = 1_000_000;
 const FIELDS = new Set(['name', 'sha256', 'models', 'projects', 'rpm']);
 
-// A model a policy can vouch for: `publisher/model` or a bare name, each part starting with a
-// letter or digit. A prefix entry must not let `google/gemini-2.5-flash/../gemini-2.5-pro` by.
-const PLAIN_MODEL = /^[A-Za-z0-9][\w.:@-]{0,99}(?:\/[A-Za-z0-9][\w.:@-]{0,99})?$/;
-
 export function allowsModel(policy: KeyPolicy, model: string): boolean {
   if (policy.models === null) return true;
-  if (!PLAIN_MODEL.test(model) || model.includes('..')) return false;
+  // A prefix entry must not let `google/gemini-2.5-flash/../gemini-2.5-pro` by.
+  if (!isPlainModelName(model)) return false;
   for (const pattern of policy.models) {
     if (pattern.endsWith('*') ? model.startsWith(pattern.slice(0, -1)) : model === pattern) {
       return true;

@@ -6,18 +6,15 @@ import {
   type AccessTokenSource,
   type CachedToken,
   createCachedCredential,
+  refreshWindow,
 } from './cached-credential.ts';
 import type { ServiceAccountKey } from './service-account-key.ts';
 import { createSigningKey } from './signing-key.ts';
 
-export type { AccessTokenSource } from './cached-credential.ts';
+export type { AccessTokenSource, KeepAlive } from './cached-credential.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-// Google's Node library refreshes this long before expiry; so do we, without making anyone wait.
-const REFRESH_MARGIN_MS = 5 * 60 * 1000;
-// The old token serves until this close to its expiry, while the refresh is under way.
-const USABLE_MARGIN_MS = 60 * 1000;
 const ASSERTION_LIFETIME_S = 3600;
 // Google's tokens live an hour (12 at most, by org policy); never trust a larger promise.
 const MAX_TOKEN_LIFETIME_S = 12 * 3600;
@@ -33,6 +30,8 @@ export interface TokenSourceOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The imported key, shared with the self-signed JWT source when both exist. */
   signingKey?: () => Promise<CryptoKey>;
+  /** Told of a refresh that failed while the old token still served (createCachedCredential). */
+  onRefreshFailed?: (error: unknown) => void;
 }
 
 /**
@@ -128,16 +127,15 @@ export function createServiceAccountTokenSource(
       };
     }
     const lifetimeMs = expiresIn * 1000;
-    const expiresAt = now() + lifetimeMs;
-    // Short-lived tokens (emulators) still get cached for half their life.
-    return {
-      token: accessToken,
-      refreshAt: expiresAt - Math.min(REFRESH_MARGIN_MS, lifetimeMs / 2),
-      usableUntil: expiresAt - Math.min(USABLE_MARGIN_MS, lifetimeMs / 4),
-    };
+    return { token: accessToken, ...refreshWindow(now() + lifetimeMs, lifetimeMs) };
   }
 
-  return createCachedCredential(exchange, { now, timeoutMs, timedOut: exchangeTimedOut });
+  return createCachedCredential(exchange, {
+    now,
+    timeoutMs,
+    timedOut: exchangeTimedOut,
+    onRefreshFailed: options.onRefreshFailed,
+  });
 }
 
 const NEVER_ABORTED = new AbortController().signal;

@@ -7,9 +7,17 @@ export interface CachedToken {
   usableUntil: number;
 }
 
+/** Keeps work running past the end of the request that started it: Workers' ExecutionContext. */
+export interface KeepAlive {
+  waitUntil(work: Promise<unknown>): void;
+}
+
 export interface AccessTokenSource {
-  /** A valid bearer for Vertex, from the cache or one fresh one shared by all callers. */
-  getToken(): Promise<string>;
+  /**
+   * A valid bearer for Vertex, from the cache or one fresh one shared by all callers. A refresh
+   * it starts without waiting for it is handed to `keepAlive`, where the runtime has one.
+   */
+  getToken(keepAlive?: KeepAlive): Promise<string>;
   /** Forget `token` if it is the cached one (Vertex said it is no longer valid). */
   invalidate(token: string): void;
 }
@@ -23,6 +31,30 @@ export interface CacheOptions {
   timeoutMs: number;
   /** The error for a caller whose own attempt also went past `timeoutMs`. */
   timedOut: () => Error;
+  /** Told of a refresh that failed while the old token still served, which no caller sees. */
+  onRefreshFailed?: (error: unknown) => void;
+}
+
+// Google's Node library refreshes this long before expiry; so do we, without making anyone wait.
+const REFRESH_MARGIN_MS = 5 * 60 * 1000;
+// The old token serves until this close to its expiry, while the refresh is under way.
+const USABLE_MARGIN_MS = 60 * 1000;
+// After a refresh failed, the old token serves this long before the next attempt, so a key
+// Google refuses does not cost an exchange per request.
+const REFRESH_PAUSE_MS = 5000;
+
+/**
+ * When a token that lapses at `expiresAt` is refreshed, and until when it is sent. Short-lived
+ * tokens (emulators) are refreshed at half their life and kept from their last quarter.
+ */
+export function refreshWindow(
+  expiresAt: number,
+  lifetimeMs: number,
+): Pick<CachedToken, 'refreshAt' | 'usableUntil'> {
+  return {
+    refreshAt: expiresAt - Math.min(REFRESH_MARGIN_MS, lifetimeMs / 2),
+    usableUntil: expiresAt - Math.min(USABLE_MARGIN_MS, lifetimeMs / 4),
+  };
 }
 
 interface Inflight {
@@ -38,11 +70,13 @@ interface Inflight {
  *
  * Between `refreshAt` and `usableUntil` the cached token is still good: callers get it at once
  * while one replacement is made behind them. So no request waits for the routine refresh, and a
- * token endpoint that fails or stalls then costs nothing until the token really runs out.
+ * token endpoint that fails or stalls then costs nothing until the token really runs out. A
+ * failed refresh is reported (no caller sees it) and tried again after a pause.
  *
- * On Workers, work started by a request belongs to it: if that client disconnects, the runtime
- * may cancel it and every continuation waiting on it. So no waiter trusts a shared `produce`
- * past its deadline (plus a grace) on its own clock; past that, it starts a fresh one.
+ * On Workers, work started by a request belongs to it: when that request ends, the runtime may
+ * cancel it and every continuation waiting on it. So a refresh nobody waits for goes to the
+ * caller's `keepAlive`, and no waiter trusts a shared `produce` past its deadline (plus a grace)
+ * on its own clock; past that, it starts a fresh one.
  */
 export function createCachedCredential(
   produce: () => Promise<CachedToken>,
@@ -54,6 +88,7 @@ export function createCachedCredential(
   const { now } = options;
   let cached: CachedToken | null = null;
   let inflight: Inflight | null = null;
+  let refreshPausedUntil = 0;
 
   function start(): Inflight {
     const started: Inflight = {
@@ -67,20 +102,36 @@ export function createCachedCredential(
           if (inflight === started) inflight = null;
         }),
     };
-    // A refresh nobody waits for may fail: that is handled (the next caller tries again), not an
-    // unhandled rejection, which would end a Deno process. Waiters still see the failure.
-    started.promise.catch(() => {});
     return started;
   }
 
+  /** A refresh while the cached token still serves: nobody waits, so its failure is ours. */
+  function refreshBehind(keepAlive: KeepAlive | undefined): void {
+    if (inflight || Date.now() < refreshPausedUntil) return;
+    const started = start();
+    inflight = started;
+    const settled = started.promise.then(
+      () => {},
+      (error: unknown) => {
+        refreshPausedUntil = Date.now() + REFRESH_PAUSE_MS;
+        options.onRefreshFailed?.(error);
+      },
+    );
+    keepAlive?.waitUntil(settled);
+  }
+
   return {
-    async getToken() {
+    async getToken(keepAlive) {
       // Twice at most: the shared attempt, then, if that one went quiet, our own.
       for (let attempt = 0; attempt < 2; attempt++) {
         const time = now();
         if (cached && time < cached.refreshAt) return cached.token;
-        if (!inflight || Date.now() - inflight.startedAt >= waitMs) inflight = start();
-        if (cached && time < cached.usableUntil) return cached.token;
+        if (inflight && Date.now() - inflight.startedAt >= waitMs) inflight = null;
+        if (cached && time < cached.usableUntil) {
+          refreshBehind(keepAlive);
+          return cached.token;
+        }
+        inflight ??= start();
         const current = inflight;
         const fresh = await withinDeadline(
           current.promise,

@@ -11,6 +11,8 @@ export interface GoogleAuthOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called once, when Vertex refuses the self-signed JWT and the exchange takes over. */
   onSelfSignedRefused?: () => void;
+  /** Told of a refresh that failed while the old token or JWT still served. */
+  onRefreshFailed?: (error: unknown) => void;
 }
 
 /**
@@ -28,10 +30,14 @@ export function createGoogleAuth(
   const exchange = createServiceAccountTokenSource(key, { ...options, signingKey });
   if (mode === 'exchange') return exchange;
 
-  const selfSigned = createSelfSignedJwtSource(key, { now: options.now, signingKey });
+  const selfSigned = createSelfSignedJwtSource(key, {
+    now: options.now,
+    signingKey,
+    onRefreshFailed: options.onRefreshFailed,
+  });
   let active = selfSigned;
   return {
-    getToken: () => active.getToken(),
+    getToken: (keepAlive) => active.getToken(keepAlive),
     invalidate(token) {
       // A refusal of a JWT signed before the switch must not drop a good exchanged token.
       if (active === exchange) return exchange.invalidate(token);

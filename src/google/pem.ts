@@ -44,7 +44,7 @@ function sequenceContent(der: Uint8Array): number {
 /** PKCS#8 for RSA: version 0, then the rsaEncryption algorithm (an EC key, say, is not one). */
 function isRsaPkcs8(der: Uint8Array): boolean {
   const at = sequenceContent(der);
-  return at !== -1 && startsWith(der, at, [...VERSION_0, ...RSA_ALGORITHM.slice(0, 13)]);
+  return at !== -1 && startsWith(der, at, [...VERSION_0, ...RSA_ALGORITHM]);
 }
 
 /** PKCS#1 RSAPrivateKey: version 0, then the modulus, an INTEGER. */

@@ -1,19 +1,20 @@
 import { SignJWT } from 'jose';
 import { GatewayError } from '../errors.ts';
-import { type AccessTokenSource, createCachedCredential } from './cached-credential.ts';
+import {
+  type AccessTokenSource,
+  createCachedCredential,
+  refreshWindow,
+} from './cached-credential.ts';
 import type { ServiceAccountKey } from './service-account-key.ts';
 
 /** The audience Google accepts on a self-signed JWT for Vertex AI (AIP-4111). */
 export const VERTEX_AUDIENCE = 'https://aiplatform.googleapis.com/';
 const LIFETIME_S = 3600;
-// Re-signed well before expiry, and never sent within a minute of it, so a request in flight
-// never carries a JWT that lapses on the way.
-const REFRESH_MARGIN_S = 5 * 60;
-const USABLE_MARGIN_S = 60;
 
 export interface SelfSignedJwtOptions {
   now?: () => number;
   signingKey: () => Promise<CryptoKey>;
+  onRefreshFailed?: (error: unknown) => void;
 }
 
 /**
@@ -37,15 +38,13 @@ export function createSelfSignedJwtSource(
         .setIssuedAt(issuedAt)
         .setExpirationTime(issuedAt + LIFETIME_S)
         .sign(await options.signingKey());
-      const expiresAt = issuedAt + LIFETIME_S;
-      return {
-        token,
-        refreshAt: (expiresAt - REFRESH_MARGIN_S) * 1000,
-        usableUntil: (expiresAt - USABLE_MARGIN_S) * 1000,
-      };
+      // Re-signed well before expiry and never sent in its last minute, so a request in flight
+      // never carries a JWT that lapses on the way.
+      return { token, ...refreshWindow((issuedAt + LIFETIME_S) * 1000, LIFETIME_S * 1000) };
     },
     {
       now,
+      onRefreshFailed: options.onRefreshFailed,
       timeoutMs: 10_000,
       timedOut: () =>
         new GatewayError(

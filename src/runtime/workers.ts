@@ -14,9 +14,13 @@ export { RateLimiterDurableObject } from './workers-rate-limiter.ts';
 let gatewayFor: ((env: Record<string, unknown>) => FetchHandler) | undefined;
 
 export default {
-  fetch(request: Request, env: Record<string, unknown>): Response | Promise<Response> {
+  fetch(
+    request: Request,
+    env: Record<string, unknown>,
+    ctx: ExecutionContext,
+  ): Response | Promise<Response> {
     gatewayFor ??= createEnvGateway({ rateLimiter: rateLimiterFor(env.RATE_LIMITER) });
-    return gatewayFor(env)(request);
+    return gatewayFor(env)(request, ctx);
   },
 } satisfies ExportedHandler<Record<string, unknown>>;
 

@@ -236,6 +236,7 @@ export function markersIn(bytes: Uint8Array): number {
     const next = bytes[i + 1];
     if (next === ERROR_KEY[1] && matchesAt(bytes, ERROR_KEY, i)) found |= HAS_ERROR;
     else if (next === USAGE_KEY[1] && matchesAt(bytes, USAGE_KEY, i)) found |= HAS_USAGE;
+    if (found === (HAS_ERROR | HAS_USAGE)) break;
   }
   return found;
 }

@@ -1,6 +1,6 @@
 import type { UpstreamLimits } from '../config.ts';
 import { GatewayError } from '../errors.ts';
-import type { AccessTokenSource } from '../google/access-token.ts';
+import type { AccessTokenSource, KeepAlive } from '../google/access-token.ts';
 import { forwardToVertex } from './forward.ts';
 import { retryDelayMs } from './retry-policy.ts';
 import { chatCompletionsUrl, type VertexTarget } from './upstream-url.ts';
@@ -17,6 +17,8 @@ export interface UpstreamCall {
   stream: boolean;
   signal: AbortSignal;
   credential: GoogleCredential;
+  /** Keeps work that outlives the request (a token refresh) running: Workers' waitUntil. */
+  keepAlive?: KeepAlive;
 }
 
 export interface UpstreamEnvironment {
@@ -62,10 +64,18 @@ export async function callVertex(
     for (let retry = 0; ; ) {
       let accessToken: string;
       try {
-        accessToken = await tokenFor(call.credential);
+        accessToken = await tokenFor(call.credential, call.keepAlive);
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
         return { ok: false, error, upstreamStatus: null, location: target.location, attempts };
+      }
+      // Gone while we waited for the token: nothing is sent on its behalf.
+      if (call.signal.aborted) {
+        return clientLeft({
+          upstreamStatus: last?.ok === false ? last.upstreamStatus : null,
+          location: target.location,
+          attempts,
+        });
       }
       attempts++;
       const outcome = await forwardToVertex(
@@ -89,7 +99,9 @@ export async function callVertex(
         location: target.location,
         attempts,
       };
-      if (call.signal.aborted) return clientLeft(last);
+      // Vertex's own answer stands; with no answer (the fetch was aborted for the client) or a
+      // retry ahead, the client's leaving is what happened.
+      if (call.signal.aborted) return outcome.upstreamStatus === null ? clientLeft(last) : last;
 
       if (
         outcome.upstreamStatus === 401 &&
@@ -120,9 +132,10 @@ export async function callVertex(
  * error between retries) is not Vertex's failure. Nobody reads this answer; the log line does,
  * as nginx's 499 "client closed request", with Vertex's last status kept beside it.
  */
-function clientLeft(last: UpstreamResult & { ok: false }): UpstreamResult {
+function clientLeft(report: CallReport & { upstreamStatus: number | null }): UpstreamResult {
   return {
-    ...last,
+    ...report,
+    ok: false,
     error: new GatewayError(
       499,
       'invalid_request_error',
@@ -132,6 +145,11 @@ function clientLeft(last: UpstreamResult & { ok: false }): UpstreamResult {
   };
 }
 
-function tokenFor(credential: GoogleCredential): Promise<string> | string {
-  return credential.kind === 'passthrough' ? credential.accessToken : credential.tokens.getToken();
+function tokenFor(
+  credential: GoogleCredential,
+  keepAlive: KeepAlive | undefined,
+): Promise<string> | string {
+  return credential.kind === 'passthrough'
+    ? credential.accessToken
+    : credential.tokens.getToken(keepAlive);
 }

@@ -166,6 +166,37 @@ describe('request log', () => {
   });
 });
 
+describe('a token refresh that fails while the old token serves', () => {
+  it('is a warning in the log, and the request is served with the old token', async () => {
+    let now = Date.UTC(2026, 10, 30, 12);
+    let exchanges = 0;
+    const h = harness(
+      {},
+      undefined,
+      () =>
+        ++exchanges === 1
+          ? jsonResponse({ access_token: GOOGLE_TOKEN, expires_in: 3599 })
+          : jsonResponse(
+              { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' },
+              400,
+            ),
+      { now: () => now },
+    );
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    now += 56 * 60_000;
+    expect((await post(h, '/v1/chat/completions')).status).toBe(200);
+    await waitUntil(() => logLines().some((line) => line.includes('token_refresh_failed')));
+    const warning = records().find((record) => record.event === 'token_refresh_failed');
+    expect(warning).toMatchObject({ level: 'warn' });
+    expect(String(warning?.message)).toContain('Invalid JWT Signature.');
+    expect(h.vertexCalls().map((call) => call.headers.get('authorization'))).toEqual([
+      `Bearer ${GOOGLE_TOKEN}`,
+      `Bearer ${GOOGLE_TOKEN}`,
+    ]);
+    expectNoSecrets();
+  });
+});
+
 describe('a client that leaves before the answer', () => {
   function request(signal: AbortSignal) {
     return new Request('http://gateway/v1/chat/completions', {
@@ -205,6 +236,34 @@ describe('a client that leaves before the answer', () => {
       error_code: 'client_cancelled',
       attempts: 1,
     });
+  });
+
+  it('costs no Vertex call when it leaves while the token is fetched', async () => {
+    const client = new AbortController();
+    const h = harness({}, undefined, () => {
+      client.abort();
+      return jsonResponse({ access_token: GOOGLE_TOKEN, expires_in: 3599 });
+    });
+    expect((await h.app.request(request(client.signal))).status).toBe(499);
+    expect(h.vertexCalls()).toHaveLength(0);
+    expect(records()[0]).toMatchObject({
+      status: 499,
+      error_code: 'client_cancelled',
+      attempts: 0,
+    });
+  });
+
+  it("keeps Vertex's own error when it answered as the client left", async () => {
+    const client = new AbortController();
+    const h = harness({}, () => {
+      client.abort();
+      return jsonResponse(
+        { error: { code: 400, message: 'bad', status: 'INVALID_ARGUMENT' } },
+        400,
+      );
+    });
+    expect((await h.app.request(request(client.signal))).status).toBe(400);
+    expect(records()[0]).toMatchObject({ status: 400, error_code: 'invalid_argument' });
   });
 
   it("is logged as client_cancelled while a retry waits, with Vertex's status beside it", async () => {

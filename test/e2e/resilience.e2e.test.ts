@@ -265,6 +265,34 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect(await chatRequests()).toHaveLength(0);
   });
 
+  it('refreshes a token near its expiry behind the requests, and keeps the refresh alive after them', async () => {
+    const stats = () => shared.emulator.admin<{ tokenExchanges: number }>('stats');
+    const bearers = async () =>
+      (await chatRequests()).map((request) => request.headers.authorization);
+    const ask = async () =>
+      expect((await post('/v1/chat/completions', { model: 'm', messages: MESSAGES })).status).toBe(
+        200,
+      );
+    // An 8 s token: refreshed from 4 s on, sent until 6 s.
+    await shared.emulator.admin('config', { body: { tokenTtlSeconds: 8 } });
+    await shared.emulator.admin('expire-tokens', { body: {} });
+    await ask();
+    const first = (await bearers()).at(-1);
+    expect((await stats()).tokenExchanges).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 4200));
+    // The refresh answers 0.7 s late, long after the request that started it has ended: on
+    // Workers only its waitUntil keeps it alive.
+    await fault({ target: 'token', headersDelayMs: 700, times: 1 });
+    await ask();
+    expect((await bearers()).at(-1)).toBe(first);
+    await waitForStats(shared.emulator, (now) => now.tokenExchanges === 2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await ask();
+    const last = (await bearers()).at(-1);
+    expect(last).not.toBe(first);
+    expect((await stats()).tokenExchanges).toBe(2);
+  });
+
   it("reports a refused token exchange as 502 with Google's reason, then recovers", async () => {
     await shared.emulator.admin('expire-tokens', { body: {} });
     await fault({

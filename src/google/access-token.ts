@@ -83,13 +83,14 @@ export function createServiceAccountTokenSource(
     remainingMs: number,
   ): Promise<CachedToken | { error: GatewayError; transient: boolean; retryAfter: string | null }> {
     const assertion = await signAssertion();
+    const deadline = AbortSignal.timeout(Math.max(1, remainingMs));
     let response: Response;
     try {
       response = await doFetch(key.tokenUri, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
-        signal: AbortSignal.timeout(Math.max(1, remainingMs)),
+        signal: deadline,
         redirect: 'manual',
       });
     } catch (error) {
@@ -102,6 +103,8 @@ export function createServiceAccountTokenSource(
           };
     }
     const body = await readJson(response);
+    // A body that stalled was cut off by the same deadline: that is a timeout, not a bad answer.
+    if (deadline.aborted) return { error: exchangeTimedOut(), transient: false, retryAfter: null };
     if (!response.ok) {
       const code = oauthErrorCode(body);
       const transient =

@@ -500,6 +500,26 @@ describe('createServiceAccountTokenSource', () => {
     expect(error.message).toContain('did not answer in time');
   });
 
+  it('reports a token answer whose body stalls past the deadline as 504, not as a bad answer', async () => {
+    const stalling: typeof fetch = async (_input, init) =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"access_token":"ya29.'));
+            init?.signal?.addEventListener('abort', () => controller.error(init.signal?.reason));
+          },
+        }),
+        { status: 200 },
+      );
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: stalling,
+      timeoutMs: 100,
+    });
+    const error = await rejection(tokens);
+    expect(error.status).toBe(504);
+    expect(error.message).toContain('did not answer in time');
+  });
+
   it('does not trust an endless expires_in', async () => {
     const time = clock();
     const { tokens, calls } = source(

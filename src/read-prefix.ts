@@ -2,7 +2,8 @@ import { concatBytes } from './bytes.ts';
 
 /**
  * Up to `maxBytes` of a response body as text; the rest is not read. A body that breaks off or
- * is aborted (a deadline, a client gone) gives what arrived before: the status still tells.
+ * is aborted (a deadline, a client gone) gives what arrived before, without an error: the
+ * caller knows its own signals and the status, and decides what a cut-off body means.
  */
 export async function readPrefix(response: Response, maxBytes: number): Promise<string> {
   if (!response.body) return '';

@@ -99,8 +99,8 @@ export async function callVertex(
         location: target.location,
         attempts,
       };
-      // Vertex's own answer stands; with no answer (the fetch was aborted for the client) or a
-      // retry ahead, the client's leaving is what happened.
+      // The client is gone, so nothing is retried. An answer Vertex gave stands in the log; with
+      // none (the fetch was aborted on the client's behalf), the client's leaving is the story.
       if (call.signal.aborted) return outcome.upstreamStatus === null ? clientLeft(last) : last;
 
       if (

@@ -129,6 +129,8 @@ export async function spawnChild(
   // request would otherwise make the load generator's own process read thousands of lines a
   // second, and measure that too. On a real platform, logs leave the request path the same way.
   const logPath = join(mkdtempSync(join(tmpdir(), 'bench-child-')), 'output.log');
+  // stop() removes it; this covers a child killed on the way out instead.
+  onCleanup(() => rmSync(dirname(logPath), { recursive: true, force: true }));
   const logFd = openSync(logPath, 'a');
   const proc = spawn(command, args, {
     cwd: ROOT,

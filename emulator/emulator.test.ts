@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -726,7 +726,8 @@ describe('CLI', () => {
   const node = existsSync(projectNode) ? projectNode : process.execPath;
 
   it('prints the ready line with the real port, writes a usable key, and exits on SIGTERM', async () => {
-    const keyFile = join(mkdtempSync(join(tmpdir(), 'vertex-emulator-')), 'key.json');
+    const keyDir = mkdtempSync(join(tmpdir(), 'vertex-emulator-'));
+    const keyFile = join(keyDir, 'key.json');
     const child = spawn(
       node,
       [join(import.meta.dirname, 'main.ts'), '--port', '0', '--write-key', keyFile],
@@ -757,6 +758,8 @@ describe('CLI', () => {
       expect(response.status).toBe(200);
     } finally {
       child.kill('SIGTERM');
+      // The key file holds a private key, if only an emulator's: none is left behind.
+      rmSync(keyDir, { recursive: true, force: true });
     }
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);

@@ -90,34 +90,42 @@ export function createCachedCredential(
   let inflight: Inflight | null = null;
   let refreshPausedUntil = 0;
 
-  function start(): Inflight {
+  /**
+   * Starts the one shared `produce`, kept alive by the caller's runtime until it settles. A
+   * failure while the cached token still serves is one no caller sees: it is reported, and the
+   * next attempt waits a pause.
+   */
+  function start(keepAlive: KeepAlive | undefined): Inflight {
     const started: Inflight = {
       startedAt: Date.now(),
       promise: produce()
         .then((fresh) => {
-          cached = fresh;
+          // One given up as stale may finish after a newer one: the newer one stays.
+          if (!cached || fresh.refreshAt >= cached.refreshAt) cached = fresh;
           return fresh;
         })
         .finally(() => {
           if (inflight === started) inflight = null;
         }),
     };
-    return started;
-  }
-
-  /** A refresh while the cached token still serves: nobody waits, so its failure is ours. */
-  function refreshBehind(keepAlive: KeepAlive | undefined): void {
-    if (inflight || Date.now() < refreshPausedUntil) return;
-    const started = start();
-    inflight = started;
     const settled = started.promise.then(
       () => {},
       (error: unknown) => {
+        if (!cached || now() >= cached.usableUntil) return; // its waiters had the error
         refreshPausedUntil = Date.now() + REFRESH_PAUSE_MS;
-        options.onRefreshFailed?.(error);
+        try {
+          options.onRefreshFailed?.(error);
+        } catch {
+          // A log sink that throws must not turn into an unhandled rejection.
+        }
       },
     );
-    keepAlive?.waitUntil(settled);
+    try {
+      keepAlive?.waitUntil(settled);
+    } catch {
+      // A host's context that cannot keep work alive: the refresh runs on unkept.
+    }
+    return started;
   }
 
   return {
@@ -128,10 +136,10 @@ export function createCachedCredential(
         if (cached && time < cached.refreshAt) return cached.token;
         if (inflight && Date.now() - inflight.startedAt >= waitMs) inflight = null;
         if (cached && time < cached.usableUntil) {
-          refreshBehind(keepAlive);
+          if (!inflight && Date.now() >= refreshPausedUntil) inflight = start(keepAlive);
           return cached.token;
         }
-        inflight ??= start();
+        inflight ??= start(keepAlive);
         const current = inflight;
         const fresh = await withinDeadline(
           current.promise,

@@ -67,7 +67,8 @@ export async function callVertex(
         accessToken = await tokenFor(call.credential, call.keepAlive);
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
-        return { ok: false, error, upstreamStatus: null, location: target.location, attempts };
+        const failed = { upstreamStatus: null, location: target.location, attempts };
+        return call.signal.aborted ? clientLeft(failed) : { ok: false, error, ...failed };
       }
       // Gone while we waited for the token: nothing is sent on its behalf.
       if (call.signal.aborted) {

@@ -5,6 +5,7 @@ import {
   type AccessTokenSource,
   CLOUD_PLATFORM_SCOPE,
   createServiceAccountTokenSource,
+  type KeepAlive,
 } from '../../src/google/access-token.ts';
 import { parseServiceAccountKey } from '../../src/google/service-account-key.ts';
 import { waitUntil } from '../support/wait-until.ts';
@@ -223,20 +224,25 @@ describe('createServiceAccountTokenSource', () => {
     expect(await tokens.getToken()).toBe('ya29.first');
     await waitUntil(() => failures.length === 1);
     expect((failures[0] as GatewayError).message).toContain('Invalid JWT Signature.');
+    // keepAlive learns of each start at once, before its fetch: none may start in the pause.
+    const started: Promise<unknown>[] = [];
+    const keepAlive = { waitUntil: (work: Promise<unknown>) => void started.push(work) };
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     try {
-      for (let i = 0; i < 50; i++) expect(await tokens.getToken()).toBe('ya29.first');
-      expect(fake.calls).toHaveLength(2);
+      for (let i = 0; i < 50; i++) expect(await tokens.getToken(keepAlive)).toBe('ya29.first');
+      expect(started).toHaveLength(0);
       vi.setSystemTime(Date.now() + 5000);
-      expect(await tokens.getToken()).toBe('ya29.first');
-      await waitUntil(() => failures.length === 2);
+      expect(await tokens.getToken(keepAlive)).toBe('ya29.first');
+      expect(started).toHaveLength(1);
+      await started[0];
+      expect(failures).toHaveLength(2);
       expect(fake.calls).toHaveLength(3);
     } finally {
       vi.useRealTimers();
     }
   });
 
-  it("hands a refresh nobody waits for to the caller's keepAlive, and only that one", async () => {
+  it("keeps each exchange it starts alive with the caller's keepAlive, the one behind it too", async () => {
     const time = clock();
     const { tokens, calls } = source(
       () => tokenResponse(`ya29.gen${calls.length}`, 3599),
@@ -245,13 +251,76 @@ describe('createServiceAccountTokenSource', () => {
     const kept: Promise<unknown>[] = [];
     const keepAlive = { waitUntil: (work: Promise<unknown>) => void kept.push(work) };
     expect(await tokens.getToken(keepAlive)).toBe('ya29.gen1');
-    expect(kept).toHaveLength(0);
-    time.set(time.start + 56 * MINUTE);
+    expect(kept).toHaveLength(1);
     expect(await tokens.getToken(keepAlive)).toBe('ya29.gen1');
     expect(kept).toHaveLength(1);
-    await kept[0];
+    time.set(time.start + 56 * MINUTE);
+    expect(await tokens.getToken(keepAlive)).toBe('ya29.gen1');
+    expect(kept).toHaveLength(2);
+    await kept[1];
     expect(await tokens.getToken(keepAlive)).toBe('ya29.gen2');
-    expect(kept).toHaveLength(1);
+    expect(kept).toHaveLength(2);
+  });
+
+  it('reports a refresh failure only while the old token still serves', async () => {
+    const time = clock();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const failures: unknown[] = [];
+    const fake = fakeFetch(async () => {
+      if (fake.calls.length === 1) return tokenResponse('ya29.first', 3599);
+      await held;
+      return jsonResponse({ error: 'invalid_grant' }, 400);
+    });
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: fake.fetch,
+      now: time.now,
+      onRefreshFailed: (error) => failures.push(error),
+    });
+    const kept: Promise<unknown>[] = [];
+    const keepAlive = { waitUntil: (work: Promise<unknown>) => void kept.push(work) };
+    await tokens.getToken();
+    time.set(time.start + 56 * MINUTE);
+    expect(await tokens.getToken(keepAlive)).toBe('ya29.first');
+    // By the time it fails, the old token is in its last minute: its waiters get the error.
+    time.set(time.start + 59 * MINUTE + 30_000);
+    const waiter = rejection(tokens);
+    release();
+    expect((await waiter).code).toBe('token_exchange_failed');
+    await kept[0];
+    expect(failures).toEqual([]);
+  });
+
+  it('survives a log sink that throws and a keepAlive that cannot keep anything', async () => {
+    const time = clock();
+    const fake = fakeFetch(() =>
+      fake.calls.length === 1
+        ? tokenResponse('ya29.first', 3599)
+        : jsonResponse({ error: 'invalid_grant' }, 400),
+    );
+    const tokens = createServiceAccountTokenSource(parseServiceAccountKey(keyFileJson()), {
+      fetch: fake.fetch,
+      now: time.now,
+      onRefreshFailed: () => {
+        throw new Error('the sink broke');
+      },
+    });
+    const kept: Promise<unknown>[] = [];
+    await tokens.getToken();
+    time.set(time.start + 56 * MINUTE);
+    expect(await tokens.getToken({ waitUntil: (work) => void kept.push(work) })).toBe('ya29.first');
+    // Settles, where a throwing sink would have left a rejection nobody handles.
+    await expect(kept[0]).resolves.toBeUndefined();
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 5001 });
+    try {
+      const broken = { waitUntil: 'not a function' } as unknown as KeepAlive;
+      expect(await tokens.getToken(broken)).toBe('ya29.first');
+      await waitUntil(() => fake.calls.length === 3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('does not hold callers on an early refresh that hangs', async () => {

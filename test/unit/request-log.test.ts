@@ -1,4 +1,6 @@
+import { type ExecutionContext, Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import type { GatewayApp } from '../../src/app.ts';
 import { usageOfCompletion } from '../../src/openai/usage.ts';
 import { waitUntil } from '../support/wait-until.ts';
 import { GATEWAY_KEY, GOOGLE_TOKEN, harness, post } from './gateway-harness.ts';
@@ -197,6 +199,69 @@ describe('a token refresh that fails while the old token serves', () => {
   });
 });
 
+describe("the runtime's ExecutionContext keeps a refresh behind the request alive", () => {
+  const APP = 'https://app.example.com';
+  const VERTEX_PATH =
+    '/v1/projects/p-1234/locations/us-central1/endpoints/openapi/chat/completions';
+  const cases: [
+    string,
+    Record<string, string>,
+    (app: GatewayApp, ctx: ExecutionContext) => Response | Promise<Response>,
+  ][] = [
+    [
+      'the chat route',
+      {},
+      (app, ctx) => app.fetch(chatRequest('/v1/chat/completions'), undefined, ctx),
+    ],
+    [
+      'the chat route, through CORS',
+      { CORS_ORIGINS: APP },
+      (app, ctx) => app.fetch(chatRequest('/v1/chat/completions', { origin: APP }), undefined, ctx),
+    ],
+    ['the Vertex route', {}, (app, ctx) => app.fetch(chatRequest(VERTEX_PATH), undefined, ctx)],
+    [
+      'the gateway mounted in a host app',
+      {},
+      (app, ctx) => {
+        const host = new Hono();
+        host.route('/ai', app);
+        return host.fetch(chatRequest('/ai/v1/chat/completions'), undefined, ctx);
+      },
+    ],
+    [
+      'self-signed JWTs',
+      { GOOGLE_AUTH_MODE: 'self-signed' },
+      (app, ctx) => app.fetch(chatRequest('/v1/chat/completions'), undefined, ctx),
+    ],
+  ];
+
+  function chatRequest(path: string, headers: Record<string, string> = {}) {
+    return new Request(`http://gateway${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}`, ...headers },
+      body: BODY,
+    });
+  }
+
+  it.each(cases)('on %s', async (_name, env, send) => {
+    let now = Date.UTC(2026, 10, 30, 12);
+    const h = harness({ VERTEX_PROJECT: 'p-1234', ...env }, undefined, undefined, {
+      now: () => now,
+    });
+    const kept: Promise<unknown>[] = [];
+    const ctx = {
+      waitUntil: (work: Promise<unknown>) => void kept.push(work),
+      passThroughOnException() {},
+      props: {},
+    };
+    expect((await send(h.app, ctx)).status).toBe(200);
+    kept.length = 0;
+    now += 56 * 60_000;
+    expect((await send(h.app, ctx)).status).toBe(200);
+    expect(kept).toHaveLength(1);
+  });
+});
+
 describe('a client that leaves before the answer', () => {
   function request(signal: AbortSignal) {
     return new Request('http://gateway/v1/chat/completions', {
@@ -251,6 +316,17 @@ describe('a client that leaves before the answer', () => {
       error_code: 'client_cancelled',
       attempts: 0,
     });
+  });
+
+  it('is client_cancelled, not a token failure, when the exchange fails after it left', async () => {
+    const client = new AbortController();
+    const h = harness({}, undefined, () => {
+      client.abort();
+      return jsonResponse({ error: 'temporarily_unavailable' }, 503);
+    });
+    expect((await h.app.request(request(client.signal))).status).toBe(499);
+    expect(h.vertexCalls()).toHaveLength(0);
+    expect(records()[0]).toMatchObject({ status: 499, error_code: 'client_cancelled' });
   });
 
   it("keeps Vertex's own error when it answered as the client left", async () => {

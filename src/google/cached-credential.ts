@@ -74,9 +74,10 @@ interface Inflight {
  * failed refresh is reported (no caller sees it) and tried again after a pause.
  *
  * On Workers, work started by a request belongs to it: when that request ends, the runtime may
- * cancel it and every continuation waiting on it. So a refresh nobody waits for goes to the
- * caller's `keepAlive`, and no waiter trusts a shared `produce` past its deadline (plus a grace)
- * on its own clock; past that, it starts a fresh one.
+ * cancel it and every continuation waiting on it. So each `produce` it starts goes to the
+ * caller's `keepAlive` (the refresh behind a request above all, which nobody waits for), and no
+ * waiter trusts a shared `produce` past its deadline (plus a grace) on its own clock; past that,
+ * it starts a fresh one.
  */
 export function createCachedCredential(
   produce: () => Promise<CachedToken>,

@@ -129,6 +129,7 @@ export function createChatCompletions(
       onEnd(summary) {
         record.total_ms = roundMs(performance.now() - context.log.startedAt);
         record.stream_outcome = summary.outcome;
+        if (summary.errorCode) record.error_code = summary.errorCode;
         record.usage = tokenUsage(summary.usage);
         writeLog(record);
       },

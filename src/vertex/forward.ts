@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors.ts';
 import { isRetryableStatus } from './retry-policy.ts';
-import { gatewayErrorFromVertex } from './upstream-error.ts';
+import { gatewayErrorFromNonStream, gatewayErrorFromVertex } from './upstream-error.ts';
 
 export interface ForwardRequest {
   url: string;
@@ -65,6 +65,11 @@ export async function forwardToVertex(
     // costs no latency, proves it arrived intact (a broken one can still be retried), and keeps
     // it under the same deadline as the headers.
     if (upstream.ok && !request.stream) bytes = new Uint8Array(await upstream.arrayBuffer());
+    // A stream's success is decided here too, before anything is committed: an answer that is
+    // not an event stream would reach the client as an empty, finished one.
+    if (upstream.ok && request.stream && !isEventStream(upstream)) {
+      vertexError = await gatewayErrorFromNonStream(upstream);
+    }
     // An error body is read under the same deadline and client signal: one that stalls must not
     // hold the request (a cut-off body still leaves the status to report).
     if (upstream.status >= 400 && upstream.status <= 599) {
@@ -102,7 +107,7 @@ export async function forwardToVertex(
   } finally {
     clearTimeout(timer);
   }
-  if (upstream.ok) return { ok: true, response: upstream, bytes };
+  if (upstream.ok && !vertexError) return { ok: true, response: upstream, bytes };
 
   request.signal.removeEventListener('abort', onClientGone);
   if (vertexError) {
@@ -133,4 +138,14 @@ function failure(
   retryAfter: string | null = null,
 ): AttemptOutcome {
   return { ok: false, error, retryable, retryAfter, upstreamStatus };
+}
+
+/**
+ * Whether a 200 to a streaming request is one. No content type at all is given the benefit of
+ * the doubt; a 204 or a declared other type is not.
+ */
+function isEventStream(response: Response): boolean {
+  if (response.status === 204 || !response.body) return false;
+  const type = response.headers.get('content-type');
+  return type === null || /^text\/event-stream\b/i.test(type);
 }

@@ -12,6 +12,8 @@ export interface StreamSummary {
   outcome: StreamOutcome;
   /** The `usage` object of the last event that carried one, if any. */
   usage: unknown;
+  /** The code of the error event the client got, when the stream failed. */
+  errorCode?: string;
 }
 
 export interface StreamGuardOptions {
@@ -41,9 +43,10 @@ const MAX_HELD_BYTES = 4 * 1024 * 1024;
  *
  * Only whole events are passed on: the bytes after the last blank line wait for the rest of
  * their event, so an error event never lands in the middle of another. Vertex ends every chunk
- * on an event boundary, so in practice nothing waits. The one byte change: a last event that
- * the upstream ends at EOF without its blank line gets one, so that it is checked like the rest
- * and strict SSE parsers deliver it.
+ * on an event boundary, so in practice nothing waits; one event past MAX_HELD_BYTES is passed
+ * on as it comes, unchecked. The one byte change: a last event that the upstream ends at EOF
+ * without its blank line gets one, so that it is checked like the rest and strict SSE parsers
+ * deliver it.
  */
 export function guardEventStream(
   body: ReadableStream<Uint8Array>,
@@ -51,29 +54,41 @@ export function guardEventStream(
 ): ReadableStream<Uint8Array> {
   const reader = chunkReader(body);
   const { idleTimeoutMs } = options;
-  let held: Uint8Array | null = null;
+  // The unfinished event, as the reads that brought it: joined once its end arrives, so a large
+  // event costs one copy rather than one per read.
+  let heldParts: Uint8Array[] = [];
+  let heldLength = 0;
   let midEvent = false;
+  let relayedAny = false;
   let usageBlock: Uint8Array | null = null;
-  let lastChunkAt = Date.now();
+  // When the pending read began; null while no read waits on Vertex.
+  let waitingSince: number | null = null;
   let idle = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let ended = false;
 
-  // One timer per stream, re-armed only when it fires, instead of one per chunk.
+  // One timer per stream, re-armed only when it fires, instead of one per chunk. Silence is
+  // Vertex's only while a read waits on it: a client slow to take what arrived holds the reads
+  // back, and that is not the upstream going quiet.
   function armIdleTimer(ms: number) {
     timer = setTimeout(() => {
-      const silentFor = Date.now() - lastChunkAt;
+      if (waitingSince === null) return armIdleTimer(idleTimeoutMs);
+      const silentFor = Date.now() - waitingSince;
       if (silentFor < idleTimeoutMs) return armIdleTimer(idleTimeoutMs - silentFor);
       idle = true;
       reader.cancel().catch(() => {});
     }, ms);
   }
 
-  function end(outcome: StreamOutcome) {
+  function end(outcome: StreamOutcome, errorCode?: string) {
     if (ended) return;
     ended = true;
     clearTimeout(timer);
-    options.onEnd?.({ outcome, usage: usageBlock ? lastUsage(usageBlock) : undefined });
+    options.onEnd?.({
+      outcome,
+      usage: usageBlock ? lastUsage(usageBlock) : undefined,
+      ...(errorCode ? { errorCode } : {}),
+    });
   }
 
   function fail(
@@ -84,31 +99,43 @@ export function guardEventStream(
     const frame = `${midEvent ? '\n\n' : ''}data: ${JSON.stringify(error.toJSON())}\n\n`;
     controller.enqueue(new TextEncoder().encode(frame));
     controller.close();
-    end(outcome);
+    end(outcome, error.code);
+  }
+
+  /** Where the held event ends, if `chunk` ends it: only the new bytes (and the three before them, for a blank line split across reads) can. */
+  function cutAcrossSeam(chunk: Uint8Array): number {
+    const seam = lastBytes(heldParts, 3);
+    const cut = afterLastEventEnd(concatBytes([seam, chunk]));
+    return cut === 0 ? 0 : heldLength - seam.length + cut;
   }
 
   /** Handles one upstream chunk; true when something went out to the client. */
   function relay(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) {
-    const data = held ? concatBytes([held, chunk]) : chunk;
-    held = null;
-    const cut = afterLastEventEnd(data);
+    const cut = heldLength === 0 ? afterLastEventEnd(chunk) : cutAcrossSeam(chunk);
+    if (cut === 0 && heldLength + chunk.length <= MAX_HELD_BYTES) {
+      heldParts.push(chunk);
+      heldLength += chunk.length;
+      return false;
+    }
+    const data = heldLength === 0 ? chunk : concatBytes([...heldParts, chunk]);
+    heldParts = [];
+    heldLength = 0;
     let whole = data;
-    if (cut === 0) {
-      if (data.length <= MAX_HELD_BYTES) {
-        held = data;
-        return false;
-      }
-    } else if (cut < data.length) {
+    if (cut > 0 && cut < data.length) {
       whole = data.subarray(0, cut);
-      held = data.slice(cut);
+      heldParts = [data.slice(cut)];
+      heldLength = data.length - cut;
     }
     midEvent = cut === 0;
+    relayedAny = true;
 
     const markers = markersIn(whole);
     if (markers & HAS_ERROR) {
       const failure = findErrorEvent(whole);
       if (failure) {
-        if (failure.start > 0) controller.enqueue(whole.subarray(0, failure.start));
+        const before = whole.subarray(0, failure.start);
+        if (markers & HAS_USAGE) usageBlock = before.slice();
+        if (failure.start > 0) controller.enqueue(before);
         fail(controller, 'upstream_error_event', failure.error);
         reader.cancel().catch(() => {});
         return true;
@@ -127,26 +154,16 @@ export function guardEventStream(
       // Loop until something is enqueued: a pull that enqueues nothing is not called again.
       for (;;) {
         let result: ReadableStreamReadResult<Uint8Array>;
+        waitingSince = Date.now();
         try {
           result = await reader.read();
         } catch {
           if (idle) return fail(controller, 'idle_timeout', idleTimeoutError(idleTimeoutMs));
           return fail(controller, 'interrupted', interruptedError());
         }
+        waitingSince = null;
         if (idle) return fail(controller, 'idle_timeout', idleTimeoutError(idleTimeoutMs));
-        if (result.done) {
-          // EOF ends the last event too (Vertex may leave off its blank line): it is checked like
-          // any other, and given its end so that strict SSE parsers do not drop it.
-          if (held) {
-            const last = withEventEnd(held);
-            held = null;
-            relay(controller, last);
-            if (ended) return;
-          }
-          controller.close();
-          return end('complete');
-        }
-        lastChunkAt = Date.now();
+        if (result.done) return finish(controller);
         if (relay(controller, result.value) || ended) return;
       }
     },
@@ -155,6 +172,50 @@ export function guardEventStream(
       return reader.cancel(reason);
     },
   });
+
+  /**
+   * EOF ends the last event too (Vertex may leave off its blank line): it is checked like any
+   * other and given its end, so that strict SSE parsers do not drop it. A last event cut off
+   * inside its JSON, or a stream with no event at all, is a break, not an answer.
+   */
+  function finish(controller: ReadableStreamDefaultController<Uint8Array>) {
+    if (heldLength > 0) {
+      const tail = concatBytes(heldParts);
+      heldParts = [];
+      heldLength = 0;
+      if (!isWholeEvent(tail)) return fail(controller, 'interrupted', interruptedError());
+      relay(controller, withEventEnd(tail));
+      if (ended) return;
+    }
+    if (!relayedAny) return fail(controller, 'interrupted', emptyStreamError());
+    controller.close();
+    end('complete');
+  }
+}
+
+/** The last `count` bytes held across `parts` (reads may be a byte long). */
+function lastBytes(parts: readonly Uint8Array[], count: number): Uint8Array {
+  const bytes: number[] = [];
+  for (let p = parts.length - 1; p >= 0 && bytes.length < count; p--) {
+    const part = parts[p] as Uint8Array;
+    for (let i = part.length - 1; i >= 0 && bytes.length < count; i--) {
+      bytes.unshift(part[i] as number);
+    }
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** Whether an event cut off by EOF is whole all the same: each data payload JSON or [DONE]. */
+function isWholeEvent(tail: Uint8Array): boolean {
+  for (const event of events(tail)) {
+    if (event.data === '' || event.data.trim() === '[DONE]') continue;
+    try {
+      JSON.parse(event.data);
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 /**
@@ -191,6 +252,14 @@ function chunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
     cancel: (reason) => byob.cancel(reason),
   };
 }
+
+const emptyStreamError = () =>
+  new GatewayError(
+    502,
+    'api_error',
+    'upstream_stream_interrupted',
+    'The Vertex AI stream ended before it sent anything.',
+  );
 
 const interruptedError = () =>
   new GatewayError(

@@ -6,6 +6,7 @@ import { readPrefix } from '../read-prefix.ts';
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 interface GoogleError {
+  code?: unknown;
   message?: unknown;
   status?: unknown;
 }
@@ -29,6 +30,33 @@ export async function gatewayErrorFromVertex(response: Response): Promise<Gatewa
   return new GatewayError(response.status, errorTypeForStatus(response.status), code, message, {
     headers: retryAfter ? { 'retry-after': retryAfter } : {},
   });
+}
+
+/**
+ * A 200 that answers a streaming request with something other than an event stream (a JSON
+ * document, no body at all), which a client would otherwise take for an empty, finished answer.
+ * An error document inside keeps Google's status and message.
+ */
+export async function gatewayErrorFromNonStream(response: Response): Promise<GatewayError> {
+  const googleError = extractGoogleError(await readPrefix(response, MAX_ERROR_BODY_BYTES));
+  const code = typeof googleError?.code === 'number' ? googleError.code : null;
+  if (googleError && code !== null && code >= 400 && code <= 599) {
+    return new GatewayError(
+      code,
+      errorTypeForStatus(code),
+      typeof googleError.status === 'string' ? googleError.status.toLowerCase() : `http_${code}`,
+      typeof googleError.message === 'string' && googleError.message !== ''
+        ? googleError.message
+        : `Vertex AI reported an error (${code}) instead of a stream.`,
+    );
+  }
+  const type = response.headers.get('content-type');
+  return new GatewayError(
+    502,
+    'api_error',
+    'upstream_not_a_stream',
+    `Vertex AI answered a streaming request with ${type ? `"${type.slice(0, 100)}"` : 'no body'} instead of an event stream.`,
+  );
 }
 
 function extractGoogleError(text: string): GoogleError | null {

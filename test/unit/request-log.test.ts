@@ -139,11 +139,35 @@ describe('request log', () => {
   it('reads usage from a last event that ends at EOF without its blank line', async () => {
     const tail =
       'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}';
-    const h = harness({}, () => new Response(`data: {"choices":[]}\n\n${tail}`));
+    const h = harness(
+      {},
+      () =>
+        new Response(`data: {"choices":[]}\n\n${tail}`, {
+          headers: { 'content-type': 'text/event-stream' },
+        }),
+    );
     const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
     expect(text.endsWith(`${tail}\n\n`)).toBe(true);
     expect(records()[0]).toMatchObject({
       stream_outcome: 'complete',
+      usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 },
+    });
+  });
+
+  it('logs the error code of a failed stream, and usage that came just before the error', async () => {
+    const usage =
+      '{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}';
+    const h = harness(
+      {},
+      () =>
+        new Response(`data: ${usage}\n\ndata: {"error":{"code":503,"status":"UNAVAILABLE"}}\n\n`, {
+          headers: { 'content-type': 'text/event-stream' },
+        }),
+    );
+    await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(records()[0]).toMatchObject({
+      stream_outcome: 'upstream_error_event',
+      error_code: 'unavailable',
       usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 },
     });
   });

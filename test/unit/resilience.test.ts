@@ -467,6 +467,81 @@ describe('broken streams', () => {
     expect(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).toBe(whole);
   });
 
+  it.each([
+    [
+      "a JSON error document: Google's own status and message",
+      () =>
+        jsonResponse({
+          error: { code: 429, message: 'Quota exceeded.', status: 'RESOURCE_EXHAUSTED' },
+        }),
+      429,
+      'resource_exhausted',
+    ],
+    ['a JSON completion', () => jsonResponse(COMPLETION), 502, 'upstream_not_a_stream'],
+    ['a 204 with no body', () => new Response(null, { status: 204 }), 502, 'upstream_not_a_stream'],
+  ])(
+    'refuses a 200 that answers a stream with %s, before committing',
+    async (_name, answer, status, code) => {
+      const h = harness({ UPSTREAM_MAX_RETRIES: '0' }, answer);
+      const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+      expect(response.status).toBe(status);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
+    },
+  );
+
+  it('ends a stream that brings no event at all with an error, not as a finished answer', async () => {
+    const h = harness({}, () => sse());
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(dataEvents(text)).toEqual([
+      { error: expect.objectContaining({ code: 'upstream_stream_interrupted' }) },
+    ]);
+  });
+
+  it('ends a stream whose last event EOF cuts inside its JSON with an error, dropping the piece', async () => {
+    const cutOff = 'data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":"wor';
+    const h = harness({}, () => sse(event('Hello'), cutOff));
+    const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(text.startsWith(event('Hello'))).toBe(true);
+    expect(text).not.toContain('"wor');
+    const last = dataEvents(text).at(-1) as { error: { code: string } };
+    expect(last.error.code).toBe('upstream_stream_interrupted');
+  });
+
+  it('does not blame Vertex for the silence of a client that is slow to read', async () => {
+    const h = harness({ STREAM_IDLE_TIMEOUT_MS: '50' }, () =>
+      sse(...Array.from({ length: 20 }, (_, i) => event(`w${i}`))),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    const reader = response.body?.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+    let text = new TextDecoder().decode((await reader.read()).value);
+    // Four idle timeouts' worth of a client not reading; Vertex had everything ready.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      text += new TextDecoder().decode(chunk.value);
+    }
+    expect(text).toBe(Array.from({ length: 20 }, (_, i) => event(`w${i}`)).join(''));
+  });
+
+  it('reassembles an event split over many reads, blank lines split across them too', async () => {
+    const big = `data: {"choices":[{"delta":{"content":"${'x'.repeat(300_000)}"}}]}\r\n\r\n`;
+    const whole = `${big}${event('after')}`;
+    // Pieces of 1,000 bytes, then the blank line cut after each of its bytes.
+    const pieces = whole.match(/[\s\S]{1,1000}/g) ?? [];
+    const end = big.length;
+    const splitEnd = [
+      whole.slice(0, end - 3),
+      whole.slice(end - 3, end - 2),
+      whole.slice(end - 2, end - 1),
+      whole.slice(end - 1),
+    ];
+    for (const chunks of [pieces, splitEnd]) {
+      const h = harness({}, () => sse(...chunks));
+      expect(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).toBe(
+        chunks.join(''),
+      );
+    }
+  });
+
   it('cancels the upstream when the client cancels', async () => {
     let cancelled = false;
     const h = harness(

@@ -122,7 +122,8 @@ export function createChatCompletions(
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
     };
-    if (!upstreamResponse.body) return new Response(null, { status: 200, headers });
+    // forwardToVertex refuses a stream answer without a body, which would look like an empty one.
+    if (!upstreamResponse.body) throw new Error('unreachable: a stream answer without a body');
     context.log.deferred = true;
     const body = guardEventStream(upstreamResponse.body, {
       idleTimeoutMs: config.upstream.streamIdleTimeoutMs,

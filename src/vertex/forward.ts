@@ -147,5 +147,5 @@ function failure(
 function isEventStream(response: Response): boolean {
   if (response.status === 204 || !response.body) return false;
   const type = response.headers.get('content-type');
-  return type === null || /^text\/event-stream\b/i.test(type);
+  return type === null || /^text\/event-stream\s*(?:;|$)/i.test(type);
 }

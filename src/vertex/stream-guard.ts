@@ -27,6 +27,7 @@ const CR = 0x0d;
 const LF_ONLY = Uint8Array.of(LF);
 const CR_ONLY = Uint8Array.of(CR);
 const CRLF = Uint8Array.of(CR, LF);
+const LF_LF = Uint8Array.of(LF, LF);
 const QUOTE = 0x22;
 const ERROR_KEY = new TextEncoder().encode('"error"');
 const USAGE_KEY = new TextEncoder().encode('"usage"');
@@ -59,7 +60,10 @@ export function guardEventStream(
   let heldParts: Uint8Array[] = [];
   let heldLength = 0;
   let midEvent = false;
-  let relayedAny = false;
+  // The last bytes of an event passed on unfinished (past MAX_HELD_BYTES): a blank line may
+  // straddle them and the next read.
+  let passedTail: Uint8Array = new Uint8Array(0);
+  let relayedData = false;
   let usageBlock: Uint8Array | null = null;
   // When the pending read began; null while no read waits on Vertex.
   let waitingSince: number | null = null;
@@ -102,16 +106,20 @@ export function guardEventStream(
     end(outcome, error.code);
   }
 
-  /** Where the held event ends, if `chunk` ends it: only the new bytes (and the three before them, for a blank line split across reads) can. */
-  function cutAcrossSeam(chunk: Uint8Array): number {
-    const seam = lastBytes(heldParts, 3);
+  /**
+   * Where the unfinished event ends, if `chunk` ends it: only the new bytes, and the three before
+   * them (for a blank line split across reads), can end it.
+   */
+  function cutIn(chunk: Uint8Array): number {
+    if (heldLength === 0 && !midEvent) return afterLastEventEnd(chunk);
+    const seam = heldLength > 0 ? lastBytes(heldParts, 3) : passedTail;
     const cut = afterLastEventEnd(concatBytes([seam, chunk]));
-    return cut === 0 ? 0 : heldLength - seam.length + cut;
+    return cut === 0 ? 0 : Math.max(0, heldLength - seam.length + cut);
   }
 
   /** Handles one upstream chunk; true when something went out to the client. */
   function relay(controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) {
-    const cut = heldLength === 0 ? afterLastEventEnd(chunk) : cutAcrossSeam(chunk);
+    const cut = cutIn(chunk);
     if (cut === 0 && heldLength + chunk.length <= MAX_HELD_BYTES) {
       heldParts.push(chunk);
       heldLength += chunk.length;
@@ -127,14 +135,15 @@ export function guardEventStream(
       heldLength = data.length - cut;
     }
     midEvent = cut === 0;
-    relayedAny = true;
+    if (midEvent) passedTail = lastBytes([passedTail, whole], 3);
+    relayedData ||= hasDataField(whole);
 
     const markers = markersIn(whole);
     if (markers & HAS_ERROR) {
       const failure = findErrorEvent(whole);
       if (failure) {
         const before = whole.subarray(0, failure.start);
-        if (markers & HAS_USAGE) usageBlock = before.slice();
+        if (markersIn(before) & HAS_USAGE) usageBlock = before.slice();
         if (failure.start > 0) controller.enqueue(before);
         fail(controller, 'upstream_error_event', failure.error);
         reader.cancel().catch(() => {});
@@ -186,8 +195,12 @@ export function guardEventStream(
       if (!isWholeEvent(tail)) return fail(controller, 'interrupted', interruptedError());
       relay(controller, withEventEnd(tail));
       if (ended) return;
+    } else if (midEvent) {
+      // An event passed on unchecked (past MAX_HELD_BYTES) that EOF ends: its end, as for any.
+      controller.enqueue(eventEndAfter(passedTail));
+      midEvent = false;
     }
-    if (!relayedAny) return fail(controller, 'interrupted', emptyStreamError());
+    if (!relayedData) return fail(controller, 'interrupted', emptyStreamError());
     controller.close();
     end('complete');
   }
@@ -205,10 +218,16 @@ function lastBytes(parts: readonly Uint8Array[], count: number): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
+/** Whether whole events carry a data field: a stream of comments alone is no answer. */
+function hasDataField(bytes: Uint8Array): boolean {
+  for (const event of events(bytes)) if (event.hasData) return true;
+  return false;
+}
+
 /** Whether an event cut off by EOF is whole all the same: each data payload JSON or [DONE]. */
 function isWholeEvent(tail: Uint8Array): boolean {
   for (const event of events(tail)) {
-    if (event.data === '' || event.data.trim() === '[DONE]') continue;
+    if (!event.hasData || event.data.trim() === '[DONE]') continue;
     try {
       JSON.parse(event.data);
     } catch {
@@ -258,7 +277,7 @@ const emptyStreamError = () =>
     502,
     'api_error',
     'upstream_stream_interrupted',
-    'The Vertex AI stream ended before it sent anything.',
+    'The Vertex AI stream ended without sending any event.',
   );
 
 const interruptedError = () =>
@@ -312,24 +331,31 @@ export function markersIn(bytes: Uint8Array): number {
 
 /** An unfinished last event with the blank line after it, in the line ending it already uses. */
 function withEventEnd(tail: Uint8Array): Uint8Array {
-  const last = tail[tail.length - 1];
-  if (last === LF) return concatBytes([tail, tail[tail.length - 2] === CR ? CRLF : LF_ONLY]);
-  if (last === CR) return concatBytes([tail, CR_ONLY]);
-  return concatBytes([tail, LF_ONLY, LF_ONLY]);
+  return concatBytes([tail, eventEndAfter(tail)]);
 }
 
-/** Splits whole events into their byte offset and their joined `data:` lines. */
-function* events(bytes: Uint8Array): Generator<{ start: number; data: string }> {
+/** What ends the event whose bytes end with `tail` (its last two bytes are enough). */
+function eventEndAfter(tail: Uint8Array): Uint8Array {
+  const last = tail[tail.length - 1];
+  if (last === LF) return tail[tail.length - 2] === CR ? CRLF : LF_ONLY;
+  if (last === CR) return CR_ONLY;
+  return LF_LF;
+}
+
+/**
+ * Splits whole events into their byte offset, their joined `data:` lines, and whether they have a
+ * data field at all (a bare `data` line is one, with an empty value).
+ */
+function* events(bytes: Uint8Array): Generator<{ start: number; data: string; hasData: boolean }> {
   const decoder = new TextDecoder();
   for (let start = 0; start < bytes.length; ) {
     const end = nextEventEnd(bytes, start);
-    const data = decoder
+    const lines = decoder
       .decode(bytes.subarray(start, end))
       .split(/\r\n|\n|\r/)
-      .filter((line) => line.startsWith('data:'))
-      .map((line) => line.slice(line[5] === ' ' ? 6 : 5))
-      .join('\n');
-    yield { start, data };
+      .filter((line) => line === 'data' || line.startsWith('data:'));
+    const data = lines.map((line) => line.slice(line[5] === ' ' ? 6 : 5)).join('\n');
+    yield { start, data, hasData: lines.length > 0 };
     start = end;
   }
 }

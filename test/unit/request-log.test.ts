@@ -172,6 +172,33 @@ describe('request log', () => {
     });
   });
 
+  it('keeps usage logged earlier when an error event names usage too', async () => {
+    const h = harness(
+      {},
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              // Two reads: the usage, then an event and an error event that names usage too.
+              for (const chunk of [
+                'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}\n\n',
+                'data: {"choices":[]}\n\ndata: {"error":{"code":500,"usage":{}}}\n\n',
+              ]) {
+                controller.enqueue(new TextEncoder().encode(chunk));
+              }
+              controller.close();
+            },
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+    );
+    await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+    expect(records()[0]).toMatchObject({
+      stream_outcome: 'upstream_error_event',
+      usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 },
+    });
+  });
+
   it('logs a stream the client abandons', async () => {
     const h = harness(
       {},

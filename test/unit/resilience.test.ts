@@ -507,6 +507,58 @@ describe('broken streams', () => {
     expect(last.error.code).toBe('upstream_stream_interrupted');
   });
 
+  it.each([
+    ['an empty data line', 'data: '],
+    ['a bare data field', 'data'],
+  ])('ends a stream whose cut-off last event is %s with an error', async (_name, tail) => {
+    const h = harness({}, () => sse(event('Hello'), tail));
+    const last = dataEvents(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).at(
+      -1,
+    ) as { error: { code: string } };
+    expect(last.error.code).toBe('upstream_stream_interrupted');
+  });
+
+  it.each([
+    ['comments alone', () => sse(': keepalive\n\n', ': still here\n\n')],
+    [
+      'a JSON error with no content type',
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('{"error":{"code":503}}'));
+              controller.close();
+            },
+          }),
+        ),
+    ],
+  ])('does not take %s for an answer', async (_name, answer) => {
+    const h = harness({}, answer);
+    const last = dataEvents(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).at(
+      -1,
+    ) as { error: { code: string } };
+    expect(last.error.code).toBe('upstream_stream_interrupted');
+  });
+
+  describe('an event past the 4 MiB the guard holds', () => {
+    const huge = `data: {"c":"${'x'.repeat(4.5 * 1024 * 1024)}"}`;
+
+    it('still finds a blank line split across reads, and the error event after it', async () => {
+      const error = 'data: {"error":{"code":503,"message":"busy","status":"UNAVAILABLE"}}';
+      const h = harness({}, () => sse(`${huge}\n`, `\n${error}`, '\n\n'));
+      const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
+      expect(text.startsWith(`${huge}\n\n`)).toBe(true);
+      const events = dataEvents(text) as { error?: { code: string } }[];
+      expect(events).toHaveLength(2);
+      expect(events[1]?.error?.code).toBe('unavailable');
+    });
+
+    it('gets its blank line when EOF ends it', async () => {
+      const h = harness({}, () => sse(huge));
+      expect(await (await post(h, '/v1/chat/completions', STREAM_BODY)).text()).toBe(`${huge}\n\n`);
+    });
+  });
+
   it('does not blame Vertex for the silence of a client that is slow to read', async () => {
     const h = harness({ STREAM_IDLE_TIMEOUT_MS: '50' }, () =>
       sse(...Array.from({ length: 20 }, (_, i) => event(`w${i}`))),

@@ -28,6 +28,7 @@ const LF_ONLY = Uint8Array.of(LF);
 const CR_ONLY = Uint8Array.of(CR);
 const CRLF = Uint8Array.of(CR, LF);
 const LF_LF = Uint8Array.of(LF, LF);
+const NOTHING = new Uint8Array(0);
 const QUOTE = 0x22;
 const ERROR_KEY = new TextEncoder().encode('"error"');
 const USAGE_KEY = new TextEncoder().encode('"usage"');
@@ -62,7 +63,7 @@ export function guardEventStream(
   let midEvent = false;
   // The last bytes of an event passed on unfinished (past MAX_HELD_BYTES): a blank line may
   // straddle them and the next read.
-  let passedTail: Uint8Array = new Uint8Array(0);
+  let passedTail: Uint8Array = NOTHING;
   let relayedData = false;
   let usageBlock: Uint8Array | null = null;
   // When the pending read began; null while no read waits on Vertex.

@@ -1,5 +1,6 @@
 import { concatBytes, matchesAt } from '../bytes.ts';
-import { errorTypeForStatus, GatewayError } from '../errors.ts';
+import { GatewayError } from '../errors.ts';
+import { type GoogleError, gatewayErrorFromGoogle } from './upstream-error.ts';
 
 export type StreamOutcome =
   | 'complete'
@@ -386,18 +387,14 @@ function findErrorEvent(bytes: Uint8Array): { start: number; error: GatewayError
 }
 
 function errorFromEvent(error: unknown): GatewayError {
-  const google =
-    typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : {};
-  const status = typeof google.code === 'number' ? google.code : 500;
-  const message =
-    typeof google.message === 'string' && google.message !== ''
-      ? google.message
-      : typeof error === 'string' && error !== ''
+  const google = typeof error === 'object' && error !== null ? (error as GoogleError) : null;
+  return gatewayErrorFromGoogle(google, typeof google?.code === 'number' ? google.code : 500, {
+    code: 'upstream_stream_error',
+    message:
+      typeof error === 'string' && error !== ''
         ? error
-        : 'Vertex AI reported an error in the middle of the stream.';
-  const code =
-    typeof google.status === 'string' ? google.status.toLowerCase() : 'upstream_stream_error';
-  return new GatewayError(status, errorTypeForStatus(status), code, message);
+        : 'Vertex AI reported an error in the middle of the stream.',
+  });
 }
 
 function lastUsage(block: Uint8Array): unknown {

@@ -5,7 +5,8 @@ import { readPrefix } from '../read-prefix.ts';
 // rest is not read.
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
-interface GoogleError {
+/** The fields of Google's error object the gateway reads; any may be missing or of another type. */
+export interface GoogleError {
   code?: unknown;
   message?: unknown;
   status?: unknown;
@@ -17,19 +18,16 @@ interface GoogleError {
  */
 export async function gatewayErrorFromVertex(response: Response): Promise<GatewayError> {
   const text = await readPrefix(response, MAX_ERROR_BODY_BYTES);
-  const googleError = extractGoogleError(text);
-  const message =
-    typeof googleError?.message === 'string' && googleError.message !== ''
-      ? googleError.message
-      : `Vertex AI answered HTTP ${response.status} without an error message.`;
-  const code =
-    typeof googleError?.status === 'string'
-      ? googleError.status.toLowerCase()
-      : `http_${response.status}`;
   const retryAfter = response.headers.get('retry-after');
-  return new GatewayError(response.status, errorTypeForStatus(response.status), code, message, {
-    headers: retryAfter ? { 'retry-after': retryAfter } : {},
-  });
+  return gatewayErrorFromGoogle(
+    extractGoogleError(text),
+    response.status,
+    {
+      code: `http_${response.status}`,
+      message: `Vertex AI answered HTTP ${response.status} without an error message.`,
+    },
+    retryAfter ? { 'retry-after': retryAfter } : {},
+  );
 }
 
 /**
@@ -41,14 +39,10 @@ export async function gatewayErrorFromNonStream(response: Response): Promise<Gat
   const googleError = extractGoogleError(await readPrefix(response, MAX_ERROR_BODY_BYTES));
   const code = typeof googleError?.code === 'number' ? googleError.code : null;
   if (googleError && code !== null && code >= 400 && code <= 599) {
-    return new GatewayError(
-      code,
-      errorTypeForStatus(code),
-      typeof googleError.status === 'string' ? googleError.status.toLowerCase() : `http_${code}`,
-      typeof googleError.message === 'string' && googleError.message !== ''
-        ? googleError.message
-        : `Vertex AI reported an error (${code}) instead of a stream.`,
-    );
+    return gatewayErrorFromGoogle(googleError, code, {
+      code: `http_${code}`,
+      message: `Vertex AI reported an error (${code}) instead of a stream.`,
+    });
   }
   const type = response.headers.get('content-type');
   return new GatewayError(
@@ -57,6 +51,24 @@ export async function gatewayErrorFromNonStream(response: Response): Promise<Gat
     'upstream_not_a_stream',
     `Vertex AI answered a streaming request with ${type ? `"${type.slice(0, 100)}"` : 'no body'} instead of an event stream.`,
   );
+}
+
+/**
+ * Google's error object in the OpenAI shape, with the given status: `code` is Google's status in
+ * lower case and the message is Google's, each with a fallback for when Google left it out.
+ */
+export function gatewayErrorFromGoogle(
+  google: GoogleError | null,
+  status: number,
+  fallback: { code: string; message: string },
+  headers: Record<string, string> = {},
+): GatewayError {
+  const message =
+    typeof google?.message === 'string' && google.message !== ''
+      ? google.message
+      : fallback.message;
+  const code = typeof google?.status === 'string' ? google.status.toLowerCase() : fallback.code;
+  return new GatewayError(status, errorTypeForStatus(status), code, message, { headers });
 }
 
 function extractGoogleError(text: string): GoogleError | null {

@@ -37,9 +37,11 @@ interface CallReport {
   attempts: number;
 }
 
+type FailedCall = CallReport & { ok: false; error: GatewayError; upstreamStatus: number | null };
+
 export type UpstreamResult =
   | (CallReport & { ok: true; response: Response; bytes: Uint8Array<ArrayBuffer> | null })
-  | (CallReport & { ok: false; error: GatewayError; upstreamStatus: number | null });
+  | FailedCall;
 
 /**
  * Calls Vertex until it answers with success or a final error. Transient failures (429, 5xx, no
@@ -55,28 +57,34 @@ export async function callVertex(
   const { limits } = env;
   const startedAt = env.now();
   let attempts = 0;
-  let last: UpstreamResult | null = null;
+  let last: FailedCall | null = null;
 
   for (const target of call.targets) {
     // A location is only tried while the budget lasts; the first one always is.
     if (last && env.now() - startedAt > limits.retryBudgetMs) break;
     let refreshedToken = false;
     for (let retry = 0; ; ) {
-      let accessToken: string;
+      let accessToken: string | GatewayError;
       try {
         accessToken = await tokenFor(call.credential, call.keepAlive);
       } catch (error) {
         if (!(error instanceof GatewayError)) throw error;
-        const failed = { upstreamStatus: null, location: target.location, attempts };
-        return call.signal.aborted ? clientLeft(failed) : { ok: false, error, ...failed };
+        accessToken = error;
       }
-      // Gone while we waited for the token: nothing is sent on its behalf.
+      // Gone while we waited for the token: nothing is sent on its behalf, and whether the
+      // exchange worked is not what happened to the request.
       if (call.signal.aborted) {
-        return clientLeft({
-          upstreamStatus: last?.ok === false ? last.upstreamStatus : null,
+        const upstreamStatus = last?.upstreamStatus ?? null;
+        return clientLeft({ upstreamStatus, location: target.location, attempts });
+      }
+      if (accessToken instanceof GatewayError) {
+        return {
+          ok: false,
+          error: accessToken,
+          upstreamStatus: null,
           location: target.location,
           attempts,
-        });
+        };
       }
       attempts++;
       const outcome = await forwardToVertex(

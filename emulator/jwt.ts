@@ -28,15 +28,10 @@ export async function verifyServiceAccountJwt(
     return { ok: false, reason: 'unknown-account' };
   }
   if (header.alg !== 'RS256') return { ok: false, reason: 'bad-signature' };
-  const account = claims.iss;
-  const candidates =
-    header.kid === undefined
-      ? [...state.keys.values()].filter((registered) => registered.key.client_email === account)
-      : [state.keys.get(String(header.kid))].filter(
-          (registered) => registered?.key.client_email === account,
-        );
+  const named = header.kid === undefined ? undefined : state.keys.get(String(header.kid));
+  const candidates = header.kid === undefined ? [...state.keys.values()] : named ? [named] : [];
   for (const registered of candidates) {
-    if (!registered) continue;
+    if (registered.key.client_email !== claims.iss) continue;
     try {
       await compactVerify(jwt, registered.publicKey, { algorithms: ['RS256'] });
       return { ok: true, claims, registered };

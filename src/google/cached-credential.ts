@@ -14,8 +14,8 @@ export interface KeepAlive {
 
 export interface AccessTokenSource {
   /**
-   * A valid bearer for Vertex, from the cache or one fresh one shared by all callers. A refresh
-   * it starts without waiting for it is handed to `keepAlive`, where the runtime has one.
+   * A valid bearer for Vertex, from the cache or one fresh one shared by all callers. Each
+   * exchange it starts is handed to `keepAlive`, where the runtime has one.
    */
   getToken(keepAlive?: KeepAlive): Promise<string>;
   /** Forget `token` if it is the cached one (Vertex said it is no longer valid). */

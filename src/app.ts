@@ -1,4 +1,8 @@
-import { type Context, Hono } from 'hono';
+import type { Context } from 'hono';
+// hono/tiny is Hono with its PatternRouter: 2.4 KiB gzip less than the default pair of routers.
+// With this handful of routes it is no slower: the Vertex route took 8-10 µs per request in a Node
+// loop, against 12-13 µs with the default (and the OpenAI chat route skips the router anyway).
+import { Hono } from 'hono/tiny';
 import { createClientAuthenticator } from './auth/client-auth.ts';
 import { allowsModel } from './auth/key-policy.ts';
 import { createChatCompletions } from './chat-completions.ts';

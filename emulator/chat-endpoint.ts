@@ -18,7 +18,14 @@ import {
   shapeError,
   unauthenticatedError,
 } from './google-errors.ts';
-import { clientGone, headerRecord, parseJson, readBody, sendJson, sleep } from './http-io.ts';
+import {
+  clientGone,
+  headerRecord,
+  parseJson,
+  readBody,
+  sendJsonWithStall,
+  sleep,
+} from './http-io.ts';
 import { CLOUD_PLATFORM_SCOPE, scopes, timeframeOk, verifyServiceAccountJwt } from './jwt.ts';
 import { openEventStream, type StreamEnd, writeCompletionStream } from './sse.ts';
 import type { EmulatorState, RecordedChatRequest } from './state.ts';
@@ -71,13 +78,16 @@ export async function handleChatRequest(
   });
   const signal = clientGone(res);
   let cutOnPurpose = false;
+  // Set once the directives are known: answers before that (auth, target) never stall.
+  let bodyStallMs = 0;
   signal.addEventListener('abort', () => {
     if (!cutOnPurpose) state.stats.clientDisconnects += 1;
   });
   const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
     recorded.status = status;
     if (status >= 400) state.stats.chatErrors += 1;
-    if (!res.destroyed) sendJson(res, status, body, headers);
+    if (res.destroyed) return Promise.resolve();
+    return sendJsonWithStall(res, status, body, headers, bodyStallMs);
   };
 
   const authFailure = await authenticate(req.headers.authorization, state);
@@ -98,6 +108,7 @@ export async function handleChatRequest(
     // A queued fault overrides whatever the request itself asked for.
     directives = { ...directives, ...fault };
   }
+  bodyStallMs = directives.bodyStallMs ?? 0;
   const headers: Record<string, string> =
     directives.retryAfter === undefined ? {} : { 'retry-after': String(directives.retryAfter) };
 
@@ -131,7 +142,7 @@ export async function handleChatRequest(
   const id = googleResponseId();
   const created = Math.floor(state.now() / 1000);
 
-  if (body.stream !== true) {
+  if (body.stream !== true || directives.streamAsJson) {
     // A safety block may come with no content at all (VERTEX.md): an empty reply has none.
     const message: Record<string, unknown> =
       content === '' ? { role: 'assistant' } : { role: 'assistant', content };
@@ -202,6 +213,7 @@ async function stream(
       errorEventAfterChunks: directives.errorEventAfterChunks,
       errorMessage: directives.message,
       abortAfterChunks: directives.abortAfterChunks,
+      truncateAfterChunks: directives.truncateAfterChunks,
       omitDone: directives.omitDone ?? false,
       lineEnd: directives.lineEnding === 'crlf' ? '\r\n' : '\n',
     },
@@ -210,7 +222,7 @@ async function stream(
     state.stats.openStreams -= 1;
   });
   if (end === 'cancelled') state.stats.cancelledStreams += 1;
-  else if (end === 'aborted') state.stats.abortedStreams += 1;
+  else if (end === 'aborted' || end === 'truncated') state.stats.abortedStreams += 1;
   else state.stats.completedStreams += 1;
   return end;
 }

@@ -27,6 +27,18 @@ export interface Directives {
   finishReason?: string;
   /** How stream lines end: `crlf` as Google does on some paths (VERTEX.md); `lf` by default. */
   lineEnding?: 'lf' | 'crlf';
+  /**
+   * A JSON answer (an error, a non-streamed completion, a token) sends its headers and half its
+   * body at once, and the rest after this many ms: a body that stalls.
+   */
+  bodyStallMs?: number;
+  /**
+   * After this many chunks, send the first half of the next event (or of `[DONE]`) and end the
+   * response cleanly: a stream cut inside an event without any network error.
+   */
+  truncateAfterChunks?: number;
+  /** Answer a `stream: true` request with the non-streamed JSON completion, as a 200. */
+  streamAsJson?: boolean;
 }
 
 type Kind = 'count' | 'string' | 'boolean' | 'status' | 'shape' | 'retryAfter' | 'lineEnding';
@@ -48,6 +60,9 @@ const SCHEMA: Readonly<Record<keyof Directives, Kind>> = {
   thoughtSignature: 'string',
   finishReason: 'string',
   lineEnding: 'lineEnding',
+  bodyStallMs: 'count',
+  truncateAfterChunks: 'count',
+  streamAsJson: 'boolean',
 };
 
 export const DIRECTIVE_NAMES = Object.keys(SCHEMA) as (keyof Directives)[];

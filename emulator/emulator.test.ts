@@ -582,6 +582,62 @@ describe('streaming', () => {
     expect(emulator.stats.clientDisconnects).toBe(0);
   });
 
+  it('ends a stream cleanly inside an event after N chunks, for truncateAfterChunks', async () => {
+    const token = emulator.issueAccessToken();
+    const response = await chat(
+      hello({ stream: true, emulator: { chunks: 4, truncateAfterChunks: 2 } }),
+      token,
+    );
+    // The body ends without a network error: only its last event is cut.
+    const text = await response.text();
+    const events = text.split('\n\n');
+    expect(events).toHaveLength(3);
+    for (const event of events.slice(0, 2)) JSON.parse(event.slice('data: '.length));
+    const cut = events[2] as string;
+    expect(cut.startsWith('data: {')).toBe(true);
+    expect(() => JSON.parse(cut.slice('data: '.length))).toThrow();
+    expect(emulator.stats.abortedStreams).toBe(1);
+    // Past the last chunk, the [DONE] event is the one cut.
+    const whole = await (
+      await chat(hello({ stream: true, emulator: { chunks: 2, truncateAfterChunks: 2 } }), token)
+    ).text();
+    expect(whole.endsWith('\n\ndata: [DO')).toBe(true);
+  });
+
+  it('answers a stream request with a JSON completion, for streamAsJson', async () => {
+    const token = emulator.issueAccessToken();
+    const response = await chat(
+      hello({ stream: true, emulator: { reply: 'plain', streamAsJson: true } }),
+      token,
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/json');
+    const completion = (await response.json()) as Completion;
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.choices[0].message.content).toBe('plain');
+  });
+
+  it('sends half a JSON answer, then the rest after bodyStallMs', async () => {
+    const token = emulator.issueAccessToken();
+    const started = Date.now();
+    const response = await chat(hello({ emulator: { reply: 'late', bodyStallMs: 300 } }), token);
+    // The headers and half the body come first; the rest only after the stall.
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first.length).toBeGreaterThan(0);
+    expect(() => JSON.parse(first)).toThrow();
+    let rest = '';
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      rest += new TextDecoder().decode(chunk.value);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect((JSON.parse(first + rest) as Completion).choices[0].message.content).toBe('late');
+    // Errors stall the same way.
+    const failed = await chat(hello({ emulator: { status: 429, bodyStallMs: 50 } }), token);
+    expect(failed.status).toBe(429);
+    expect(((await failed.json()) as GoogleErrorBody).error.code).toBe(429);
+  });
+
   it('counts a client that leaves mid-stream as a cancelled stream', async () => {
     const token = emulator.issueAccessToken();
     const controller = new AbortController();
@@ -631,6 +687,20 @@ describe('fault queue', () => {
     expect(((await failed.json()) as { error: string }).error).toBe('temporarily_unavailable');
     expect((await exchange(jwt)).status).toBe(503);
     expect((await exchange(jwt)).status).toBe(200);
+  });
+
+  it('stalls the body of the next token answer, failed or not', async () => {
+    emulator.faults.add({ target: 'token', bodyStallMs: 300 });
+    const jwt = await assertion(account);
+    const started = Date.now();
+    const response = await exchange(jwt);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { access_token: string }).access_token).toBeTruthy();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    emulator.faults.add({ target: 'token', status: 503, bodyStallMs: 50 });
+    const failed = await exchange(jwt);
+    expect(failed.status).toBe(503);
+    expect(((await failed.json()) as { error: string }).error).toBe('temporarily_unavailable');
   });
 
   it('applies chat faults with custom bodies before the request directives', async () => {

@@ -4,7 +4,8 @@ import { DirectiveError, type Directives, parseDirectives } from './directives.t
  * A behaviour forced onto the next request(s) of one kind, for traffic a test cannot annotate
  * (token exchanges, or chat requests built by a client the test does not control).
  * Chat faults accept every directive. Token faults use `status`, `message`, `body`,
- * `retryAfter` and `headersDelayMs`; without `status` they only delay a normal exchange.
+ * `retryAfter`, `headersDelayMs` and `bodyStallMs`; without `status` they only delay or stall a
+ * normal exchange.
  */
 export interface Fault extends Directives {
   target: 'chat' | 'token';

@@ -48,6 +48,30 @@ export function sendJson(
   res.end(text);
 }
 
+/**
+ * Like sendJson, but the second half of the body comes only after `stallMs`: the headers and
+ * half the JSON arrive at once, so a client has committed to the answer and must wait on its body.
+ */
+export async function sendJsonWithStall(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string>,
+  stallMs: number,
+): Promise<void> {
+  if (stallMs <= 0) return sendJson(res, status, body, headers);
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=UTF-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  const half = Math.floor(text.length / 2);
+  res.write(text.slice(0, half));
+  await sleep(stallMs, clientGone(res));
+  if (!res.destroyed) res.end(text.slice(half));
+}
+
 /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve();

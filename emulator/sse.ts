@@ -17,13 +17,14 @@ export interface StreamPlan {
   errorEventAfterChunks?: number;
   errorMessage?: string;
   abortAfterChunks?: number;
+  truncateAfterChunks?: number;
   omitDone: boolean;
   /** What ends each line: an event is `data: ...` and a blank line, both ended this way. */
   lineEnd: '\n' | '\r\n';
 }
 
 /** 'aborted' means the plan asks for the connection to be cut now; the caller does that. */
-export type StreamEnd = 'completed' | 'cancelled' | 'aborted' | 'error-event';
+export type StreamEnd = 'completed' | 'cancelled' | 'aborted' | 'truncated' | 'error-event';
 
 export function openEventStream(res: ServerResponse, headers: Record<string, string>): void {
   res.writeHead(200, {
@@ -86,8 +87,10 @@ export async function writeCompletionStream(
     }
     const last = index === plan.pieces.length - 1;
     const choice = { index: 0, delta, finish_reason: last ? plan.finishReason : null };
+    if (index === plan.truncateAfterChunks) return endInsideEvent(res, envelope([choice]));
     if (!(await send(res, envelope([choice]), plan.lineEnd, signal))) return 'cancelled';
   }
+  if (plan.truncateAfterChunks !== undefined) return endInsideEvent(res, '[DONE]');
   if (plan.abortAfterChunks !== undefined && plan.abortAfterChunks >= plan.pieces.length) {
     return 'aborted';
   }
@@ -98,6 +101,12 @@ export async function writeCompletionStream(
   if (!plan.omitDone && !(await send(res, '[DONE]', plan.lineEnd, signal))) return 'cancelled';
   res.end();
   return 'completed';
+}
+
+/** Half of an event's data line, then a clean end of the response: no blank line, no error. */
+function endInsideEvent(res: ServerResponse, data: string): StreamEnd {
+  res.end(`data: ${data.slice(0, Math.ceil(data.length / 2))}`);
+  return 'truncated';
 }
 
 async function endWithError(

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type OAuthError, TOKEN_ERRORS, tokenErrorForStatus } from './google-errors.ts';
-import { readBody, sendJson, sleep } from './http-io.ts';
+import { readBody, sendJsonWithStall, sleep } from './http-io.ts';
 import { CLOUD_PLATFORM_SCOPE, scopes, timeframeOk, verifyServiceAccountJwt } from './jwt.ts';
 import type { EmulatorState } from './state.ts';
 
@@ -24,27 +24,28 @@ export async function handleTokenRequest(
       state.stats.tokenExchangeFailures += 1;
       const headers: Record<string, string> =
         fault.retryAfter === undefined ? {} : { 'retry-after': String(fault.retryAfter) };
-      sendJson(
+      return sendJsonWithStall(
         res,
         fault.status,
         fault.body ?? tokenErrorForStatus(fault.status, fault.message),
         headers,
+        fault.bodyStallMs ?? 0,
       );
-      return;
     }
   }
+  const stallMs = fault?.bodyStallMs ?? 0;
   const outcome = await exchange(req, bodyText, state, tokenUri);
   if (!outcome.ok) {
     state.stats.tokenExchangeFailures += 1;
-    sendJson(res, 400, outcome.error);
-    return;
+    return sendJsonWithStall(res, 400, outcome.error, {}, stallMs);
   }
   state.stats.tokenExchanges += 1;
-  sendJson(
+  return sendJsonWithStall(
     res,
     200,
     { access_token: outcome.token, expires_in: outcome.ttl, token_type: 'Bearer' },
     { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate' },
+    stallMs,
   );
 }
 

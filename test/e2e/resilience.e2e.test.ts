@@ -171,6 +171,57 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect(text).not.toBe('');
   });
 
+  it('turns a stream that ends cleanly inside an event into an error, and drops the cut piece', async () => {
+    const directives = { reply: 'one two three four', chunks: 4, truncateAfterChunks: 2 };
+    const { text, error } = await streamUntilError(directives);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe(
+      'upstream_stream_interrupted',
+    );
+    expect(text).toBe('one two ');
+    // On the wire: two whole events, then the error event; nothing of the half event.
+    const raw = await (
+      await post('/v1/chat/completions', {
+        model: 'gemini-2.5-flash',
+        messages: MESSAGES,
+        stream: true,
+        emulator: directives,
+      })
+    ).text();
+    const events = raw.split('\n\n');
+    expect(events.pop()).toBe('');
+    expect(events).toHaveLength(3);
+    for (const event of events) JSON.parse(event.slice('data: '.length));
+    expect(JSON.parse((events[2] as string).slice('data: '.length)).error.code).toBe(
+      'upstream_stream_interrupted',
+    );
+  });
+
+  it('refuses a JSON answer to a stream request before committing to a stream', async () => {
+    const created = openai().chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: MESSAGES,
+      stream: true,
+      ...{ emulator: { streamAsJson: true } },
+    });
+    const error = await created.then(() => null, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_not_a_stream');
+  });
+
+  it('answers 504 when a non-streamed answer stalls in its body past UPSTREAM_TIMEOUT_MS', async () => {
+    const response = await post('/v1/chat/completions', {
+      model: 'gemini-2.5-flash',
+      messages: MESSAGES,
+      emulator: { bodyStallMs: 4000 },
+    });
+    expect(response.status).toBe(504);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'upstream_timeout',
+    );
+  });
+
   it("passes Google's in-stream error event on in OpenAI shape", async () => {
     const { error } = await streamUntilError({ chunks: 6, errorEventAfterChunks: 2 });
     expect(error).toBeInstanceOf(OpenAI.APIError);
@@ -315,6 +366,20 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect(error.code).toBe('token_exchange_failed');
     expect(error.message).toContain('access token');
   });
+
+  it('answers 504 when the token endpoint stalls in its body past the exchange deadline', async () => {
+    await shared.emulator.admin('expire-tokens', { body: {} });
+    // The exchange's deadline is 10 s; the body would finish after 15.
+    await fault({ target: 'token', bodyStallMs: 15_000 });
+    const response = await post('/v1/chat/completions', { model: 'm', messages: MESSAGES });
+    expect(response.status).toBe(504);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('token_exchange_failed');
+    expect(error.message).toContain('did not answer in time');
+    // Not retried, and no Vertex call was made without a token.
+    expect((await shared.emulator.stats()).tokenExchanges).toBe(1);
+    expect(await chatRequests()).toHaveLength(0);
+  }, 20_000);
 
   it('is still healthy after all of it', async () => {
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);

@@ -193,7 +193,13 @@ const matching = (pattern: RegExp, error: string) =>
 
 const EnvSchema = z.object({
   GOOGLE_SERVICE_ACCOUNT_KEY: optionalText,
-  GATEWAY_API_KEYS: commaList,
+  // HTTP carries header values as bytes, and runtimes read them as Latin-1: a key with any
+  // other character could never match what a client sends.
+  GATEWAY_API_KEYS: commaList.check(
+    z.refine((keys) => keys.every((key) => /^[\x20-\x7e]+$/.test(key)), {
+      error: 'must hold only printable ASCII characters: a key with others can never match',
+    }),
+  ),
   GATEWAY_KEYS: keyPolicies,
   GOOGLE_AUTH_MODE: optionalText.check(
     z.refine((v) => v === undefined || GOOGLE_AUTH_MODES.includes(v), {

@@ -1,7 +1,10 @@
 import type { MiddlewareHandler } from 'hono';
 import { GatewayError } from './errors.ts';
 
-const EXPOSED_HEADERS = 'x-request-id, x-vertex-location, server-timing, retry-after';
+// Every header of ours a browser app may want to read: its key's limit included.
+const EXPOSED_HEADERS =
+  'x-request-id, x-vertex-location, server-timing, retry-after, x-ratelimit-limit-requests, ' +
+  'x-ratelimit-remaining-requests, x-ratelimit-reset-requests';
 const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, x-request-id';
 // The OpenAI SDKs send several x-stainless-* headers; a preflight's list is echoed when it is
 // a plain list of header names, since the bearer, not the header set, is what guards the API.

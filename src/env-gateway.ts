@@ -2,6 +2,7 @@ import type { ExecutionContext } from 'hono';
 import { createGateway, type GatewayApp, type GatewayDependencies } from './app.ts';
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
+import { closeRequestLog, consoleLogSink, openRequestLog, requestLogLine } from './request-log.ts';
 
 /** `ctx` is Workers' ExecutionContext; the gateway keeps a token refresh alive with it. */
 export type FetchHandler = (
@@ -39,13 +40,17 @@ function buildHandler(env: Record<string, unknown>, deps: GatewayDependencies): 
     app = createGateway(parseConfig(env), deps);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    return misconfiguredHandler(error);
+    return misconfiguredHandler(error, deps);
   }
   return (request, ctx) => app.fetch(request, undefined, ctx);
 }
 
-/** Answers health checks as usual (they reveal nothing) and everything else with the problem. */
-function misconfiguredHandler(problem: ConfigError): FetchHandler {
+/**
+ * Answers health checks as usual (they reveal nothing) and everything else with the problem,
+ * each with its request id, server timing and log line, as a working gateway's answers have.
+ */
+function misconfiguredHandler(problem: ConfigError, deps: GatewayDependencies): FetchHandler {
+  const sink = deps.log ?? consoleLogSink;
   console.error(
     JSON.stringify({
       level: 'error',
@@ -58,9 +63,14 @@ function misconfiguredHandler(problem: ConfigError): FetchHandler {
     'gateway_misconfigured',
     `The gateway is misconfigured: ${problem.message}${problem.detail ? " (the gateway's log says why)" : ''}.`,
   );
-  return (request) =>
-    new URL(request.url).pathname === '/healthz' &&
-    (request.method === 'GET' || request.method === 'HEAD')
-      ? Response.json({ status: 'ok' })
-      : error.toResponse();
+  return (request) => {
+    const log = openRequestLog(request.method, request.headers.get('x-request-id') ?? undefined);
+    const healthCheck =
+      new URL(request.url).pathname === '/healthz' &&
+      (request.method === 'GET' || request.method === 'HEAD');
+    if (!healthCheck) log.record.error_code = error.code;
+    const response = healthCheck ? Response.json({ status: 'ok' }) : error.toResponse();
+    closeRequestLog(log, response, (record) => sink(requestLogLine(record)));
+    return response;
+  };
 }

@@ -43,6 +43,11 @@ export function enforceModel(policy: KeyPolicy, requested: string, model: string
   );
 }
 
+// The OpenAI SDKs ignore a Retry-After over 60 s and fall back to retrying within seconds, which
+// spends their retries on more 429s. A burst that filled the 61-second window is admitted again
+// up to 61 s later, so a client that waits 60 s may meet one more 429, with Retry-After: 1.
+const MAX_RETRY_AFTER_SECONDS = 60;
+
 /**
  * Counts the request against the key's per-minute limit. Returns OpenAI's rate-limit headers for
  * the answer, or throws the 429 whose Retry-After says when a request will be admitted again.
@@ -66,7 +71,7 @@ export async function enforceRateLimit(
     {
       headers: {
         ...headers,
-        'retry-after': String(verdict.retryAfterSeconds),
+        'retry-after': String(Math.min(verdict.retryAfterSeconds, MAX_RETRY_AFTER_SECONDS)),
         'x-ratelimit-reset-requests': `${verdict.retryAfterSeconds}s`,
       },
     },

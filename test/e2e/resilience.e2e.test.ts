@@ -204,7 +204,10 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
       stream: true,
       ...{ emulator: { streamAsJson: true } },
     });
-    const error = await created.then(() => null, (caught: unknown) => caught);
+    const error = await created.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_not_a_stream');

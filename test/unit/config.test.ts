@@ -173,6 +173,19 @@ describe('GATEWAY_API_KEYS', () => {
     expect(parseConfig({}).clientKeys).toEqual([]);
   });
 
+  it.each(['sk-café-7731', 'sk-\u{1F511}-7731', 'sk-tab\t-7731'])(
+    'refuses %j, which no client header could match, without echoing it',
+    (key) => {
+      const error = configError({
+        GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson(),
+        GATEWAY_API_KEYS: `plain-key,${key}`,
+      });
+      expect(error.variable).toBe('GATEWAY_API_KEYS');
+      expect(error.message).toContain('printable ASCII');
+      expect(`${error.message} ${error.detail ?? ''}`).not.toContain('7731');
+    },
+  );
+
   it('without a service account is a ConfigError naming GATEWAY_API_KEYS, not the keys', () => {
     const error = configError({ GATEWAY_API_KEYS: 'sk-distinctive-7731' });
     expect(error.variable).toBe('GATEWAY_API_KEYS');

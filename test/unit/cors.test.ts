@@ -70,7 +70,18 @@ describe('CORS', () => {
     const h = harness({ CORS_ORIGINS: APP });
     const ok = await post(h, '/v1/chat/completions', undefined, { origin: APP });
     expect(ok.headers.get('access-control-allow-origin')).toBe(APP);
-    expect(ok.headers.get('access-control-expose-headers')).toContain('x-request-id');
+    const exposed = ok.headers.get('access-control-expose-headers')?.split(/,\s*/);
+    // Everything a browser app reads: the request id, timing, and its key's limits.
+    expect(exposed).toEqual(
+      expect.arrayContaining([
+        'x-request-id',
+        'server-timing',
+        'retry-after',
+        'x-ratelimit-limit-requests',
+        'x-ratelimit-remaining-requests',
+        'x-ratelimit-reset-requests',
+      ]),
+    );
     const denied = await post(h, '/v1/chat/completions', undefined, {
       origin: APP,
       authorization: 'Bearer wrong',

@@ -154,14 +154,49 @@ describe('GATEWAY_KEYS and GOOGLE_AUTH_MODE in the configuration', () => {
         ...withKey,
         GATEWAY_KEYS: entry({ projects: ['secret-project'] }),
       });
-      const response = await handler(new Request('http://gateway.test/v1/chat/completions'));
+      const response = await handler(
+        new Request('http://gateway.test/v1/chat/completions', {
+          headers: { 'x-request-id': 'caller-7' },
+        }),
+      );
       expect(response.status).toBe(500);
+      // Still observable like any answer: the request id, timing and a log line.
+      expect(response.headers.get('x-request-id')).toBe('caller-7');
+      expect(response.headers.get('server-timing')).toMatch(/^gateway;dur=/);
       const body = await response.text();
       expect(body).toContain('GATEWAY_KEYS is not a valid list of client keys');
       expect(body).not.toContain('secret-project');
       expect(body).not.toContain('team-a');
       const logged = errors.mock.calls.map((call) => String(call[0])).join('\n');
       expect(logged).toContain('entry \\"team-a\\" lists project \\"secret-project\\"');
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('gives each answer of a misconfigured gateway its log line, and still answers health checks', async () => {
+    const lines: string[] = [];
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const handler = createEnvGateway({ log: (line) => lines.push(line) })({
+        ...withKey,
+        GATEWAY_KEYS: entry({ projects: ['secret-project'] }),
+      });
+      const refused = await handler(
+        new Request('http://gateway.test/v1/chat/completions', { method: 'POST' }),
+      );
+      expect(refused.status).toBe(500);
+      const health = await handler(new Request('http://gateway.test/healthz'));
+      expect(health.status).toBe(200);
+      expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      const records = lines.map((line) => JSON.parse(line));
+      expect(records).toMatchObject([
+        { message: 'request', method: 'POST', status: 500, error_code: 'gateway_misconfigured' },
+        { message: 'request', method: 'GET', status: 200 },
+      ]);
+      expect(records[0].request_id).toBe(refused.headers.get('x-request-id'));
+      expect(records[1].error_code).toBeUndefined();
+      expect(lines.join('\n')).not.toContain('secret-project');
     } finally {
       errors.mockRestore();
     }

@@ -18,8 +18,9 @@ export function newKey(args: string[]): { key: string; entry: Record<string, unk
     args,
     allowPositionals: true,
     options: {
-      models: { type: 'string' },
-      projects: { type: 'string' },
+      // Repeated flags add to the list, as `--models a,b` does.
+      models: { type: 'string', multiple: true },
+      projects: { type: 'string', multiple: true },
       rpm: { type: 'string' },
     },
   });
@@ -31,8 +32,9 @@ export function newKey(args: string[]): { key: string; entry: Record<string, unk
     name,
     sha256: createHash('sha256').update(key, 'utf8').digest('hex'),
   };
-  const list = (value: string) =>
-    value
+  const list = (values: string[]) =>
+    values
+      .join(',')
       .split(',')
       .map((item) => item.trim())
       .filter(Boolean);

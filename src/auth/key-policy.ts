@@ -119,20 +119,22 @@ function modelPatterns(value: unknown, where: string): string[] {
       `${where} has "models" that is not a non-empty array of model names (a trailing * matches a prefix; leave "models" out to allow every model)`,
     );
   }
-  return (value as string[]).map(asVertexPattern);
+  return [...new Set((value as string[]).flatMap(asVertexPatterns))];
 }
 
 /**
  * The prefix the request's model gets, so "gemini-2.5-flash" here means what it means there. A
- * bare pattern that could match a Gemini name (`gemini*`, `gem*`) gets it too: requests for
- * `gemini-…` reach the check as `google/gemini-…`, so without it the pattern would match nothing.
+ * bare pattern that could match a Gemini name (`gemini*`, `g*`) gets it too: requests for
+ * `gemini-…` reach the check as `google/gemini-…`. One that could also match other bare names
+ * (`g*` matches `gemma-3`) is kept as it is as well.
  */
-function asVertexPattern(pattern: string): string {
+function asVertexPatterns(pattern: string): string[] {
   if (!pattern.endsWith('*') || pattern === '*' || pattern.includes('/')) {
-    return withPublisher(pattern);
+    return [withPublisher(pattern)];
   }
   const stem = pattern.slice(0, -1);
-  return 'gemini-'.startsWith(stem) || stem.startsWith('gemini-') ? `google/${pattern}` : pattern;
+  if (stem.startsWith('gemini-')) return [`google/${pattern}`];
+  return 'gemini-'.startsWith(stem) ? [`google/${pattern}`, pattern] : [pattern];
 }
 
 function projectSet(value: unknown, where: string): Set<string> {

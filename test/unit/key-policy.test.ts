@@ -94,7 +94,9 @@ describe('parseKeyPolicies', () => {
     );
     expect(policy?.models).toEqual([
       'google/gemini*',
+      'gemini*',
       'google/gem*',
+      'gem*',
       'google/gemini-2.5-*',
       'claude*',
       'meta/*',
@@ -102,6 +104,15 @@ describe('parseKeyPolicies', () => {
     ]);
     if (!policy) throw new Error('no policy');
     expect(allowsModel(policy, 'google/gemini-2.0-flash')).toBe(true);
+  });
+
+  it('lets a short bare prefix match Gemini names and other bare names alike', () => {
+    const [policy] = parseKeyPolicies(entry({ models: ['g*'] }));
+    if (!policy) throw new Error('no policy');
+    expect(allowsModel(policy, 'google/gemini-2.5-flash')).toBe(true);
+    expect(allowsModel(policy, 'gemma-3-27b-it')).toBe(true);
+    expect(allowsModel(policy, 'claude-sonnet-4@20250514')).toBe(false);
+    expect(allowsModel(policy, 'meta/llama-4')).toBe(false);
   });
 
   it('matches models exactly, or by the prefix before a trailing *', () => {
@@ -252,6 +263,22 @@ describe('npm run new-key', () => {
       rpm: 30,
     });
     expect(parseKeyPolicies(JSON.stringify([first.entry]))).toHaveLength(1);
+  });
+
+  it('adds up repeated --models and --projects flags', () => {
+    const { entry } = newKey([
+      'team-b',
+      '--models',
+      'gemini-2.5-flash',
+      '--models',
+      'gemini-2.5-pro,claude*',
+      '--projects',
+      'project-one-1',
+      '--projects',
+      'project-two-2',
+    ]);
+    expect(entry.models).toEqual(['gemini-2.5-flash', 'gemini-2.5-pro', 'claude*']);
+    expect(entry.projects).toEqual(['project-one-1', 'project-two-2']);
   });
 
   it.each([[[]], [['a', 'b']], [['bad name']], [['team', '--rpm', 'many']], [['t', '--bogus']]])(

@@ -632,25 +632,50 @@ describe('request size', () => {
     expect(h.calls).toHaveLength(0);
   });
 
-  it('stops reading a chunked body at the limit instead of buffering it whole', async () => {
+  const chunkedPost = (h: ReturnType<typeof harness>, body: ReadableStream<Uint8Array>) =>
+    h.app.request(
+      new Request('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+        body,
+        duplex: 'half',
+      } as RequestInit),
+    );
+
+  it('refuses a chunked body at the limit, reading the rest to its end so its sender sees the 413', async () => {
+    const h = harness({ MAX_REQUEST_BYTES: '1000' });
+    let pulled = 0;
+    let ended = false;
+    const over = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        if (pulled > 50) {
+          ended = true;
+          return controller.close();
+        }
+        controller.enqueue(new TextEncoder().encode(' '.repeat(100)));
+      },
+    });
+    const response = await chunkedPost(h, over);
+    await expectOpenAIError(response, 413, 'invalid_request_error', 'request_too_large');
+    expect(ended).toBe(true);
+    expect(h.calls).toHaveLength(0);
+  });
+
+  it('gives up on an endless chunked body 32 MiB past the limit', async () => {
     const h = harness({ MAX_REQUEST_BYTES: '1000' });
     let pulled = 0;
     const endless = new ReadableStream<Uint8Array>({
       pull(controller) {
         pulled++;
-        controller.enqueue(new TextEncoder().encode(' '.repeat(100)));
+        controller.enqueue(new Uint8Array(64 * 1024));
       },
     });
-    const response = await h.app.request(
-      new Request('http://gateway/v1/chat/completions', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
-        body: endless,
-        duplex: 'half',
-      } as RequestInit),
-    );
+    const response = await chunkedPost(h, endless);
     await expectOpenAIError(response, 413, 'invalid_request_error', 'request_too_large');
-    expect(pulled).toBeLessThan(20);
+    // One read over the limit, then 32 MiB in 64 KiB reads (the stream may pull one ahead).
+    expect(pulled).toBeGreaterThanOrEqual(1 + 512);
+    expect(pulled).toBeLessThanOrEqual(1 + 512 + 2);
     expect(h.calls).toHaveLength(0);
   });
 

@@ -47,7 +47,8 @@ export type UpstreamResult =
  * Calls Vertex until it answers with success or a final error. Transient failures (429, 5xx, no
  * connection) are retried with backoff, up to `maxRetries` per location while within the time
  * budget, then the next fallback location is tried. A 401 on the gateway's own token means
- * Google dropped it early: the token is refreshed and the request sent once more. Every retry
+ * Google dropped it early: the token is refreshed and the request sent once more (a second 401
+ * is the gateway's credential failing, a 502). Every retry
  * happens before the client has received a byte, since nothing is returned until a success.
  */
 export async function callVertex(
@@ -112,14 +113,13 @@ export async function callVertex(
       // none (the fetch was aborted on the client's behalf), the client's leaving is the story.
       if (call.signal.aborted) return outcome.upstreamStatus === null ? clientLeft(last) : last;
 
-      if (
-        outcome.upstreamStatus === 401 &&
-        call.credential.kind === 'service-account' &&
-        !refreshedToken
-      ) {
-        call.credential.tokens.invalidate(accessToken);
-        refreshedToken = true;
-        continue;
+      if (outcome.upstreamStatus === 401 && call.credential.kind === 'service-account') {
+        if (!refreshedToken) {
+          call.credential.tokens.invalidate(accessToken);
+          refreshedToken = true;
+          continue;
+        }
+        return { ...last, error: credentialsRefused(outcome.error) };
       }
       if (!outcome.retryable) return last;
       if (retry >= limits.maxRetries) break;
@@ -134,6 +134,20 @@ export async function callVertex(
   }
   if (!last) throw new Error('unreachable: no Vertex target to call');
   return last;
+}
+
+/**
+ * Vertex refused a fresh token of the gateway's own service account too. Passed on as a 401, it
+ * would tell the client its own key is wrong (the OpenAI SDKs raise AuthenticationError and do
+ * not retry), when it is the gateway's credential that needs its operator.
+ */
+function credentialsRefused(google: GatewayError): GatewayError {
+  return new GatewayError(
+    502,
+    'api_error',
+    'upstream_credentials_refused',
+    `Vertex AI refused the gateway's own Google credentials, a fresh token too, so its operator must check the service account. Google said: ${google.message}`,
+  );
 }
 
 /**

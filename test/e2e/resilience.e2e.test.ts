@@ -350,6 +350,22 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect((await shared.emulator.stats()).tokenExchanges).toBe(1);
   });
 
+  it("answers 502 when Vertex refuses the gateway's fresh token too, never a 401 that blames the client", async () => {
+    await fault({ target: 'chat', status: 401, times: 2 });
+    const error = await openai()
+      .chat.completions.create({ model: 'gemini-2.5-flash', messages: MESSAGES })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe(
+      'upstream_credentials_refused',
+    );
+    // The refused token was dropped and a fresh one tried, once.
+    const bearers = (await chatRequests()).map((request) => request.headers.authorization);
+    expect(bearers).toHaveLength(2);
+    expect(bearers[1]).not.toBe(bearers[0]);
+  });
+
   it('retries a token endpoint that is temporarily unavailable', async () => {
     await shared.emulator.admin('expire-tokens', { body: {} });
     await fault({ target: 'token', status: 503, times: 2 });

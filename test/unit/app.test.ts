@@ -412,6 +412,33 @@ describe('responses', () => {
     );
     expect((await post(h, '/v1/chat/completions')).status).toBe(200);
   });
+
+  it("answers 502, not the client-blaming 401, when Vertex refuses the gateway's fresh token too", async () => {
+    const refused = () =>
+      jsonResponse(
+        { error: { code: 401, message: 'Request had invalid authentication credentials.' } },
+        401,
+      );
+    const h = harness({}, refused);
+    const response = await post(h, '/v1/chat/completions');
+    const error = await expectOpenAIError(
+      response,
+      502,
+      'api_error',
+      'upstream_credentials_refused',
+    );
+    expect(error.message).toContain('service account');
+    expect(error.message).toContain('Request had invalid authentication credentials.');
+    expect(h.tokenCalls()).toHaveLength(2);
+    expect(h.vertexCalls()).toHaveLength(2);
+    // A caller's own token that Vertex refuses is the caller's problem: its 401 stands.
+    const passthrough = harness({ ALLOW_TOKEN_PASSTHROUGH: 'true' }, refused);
+    const own = await post(passthrough, '/v1/chat/completions', CHAT_BODY, {
+      authorization: 'Bearer ya29.callers-own',
+    });
+    expect(own.status).toBe(401);
+    expect(passthrough.vertexCalls()).toHaveLength(1);
+  });
 });
 
 describe('client authentication', () => {

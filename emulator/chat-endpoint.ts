@@ -171,7 +171,10 @@ export async function handleChatRequest(
   });
   if (end === 'aborted') {
     cutOnPurpose = true;
-    res.destroy();
+    // The chunks written so far go out first, as they would before a real network failure: a
+    // plain destroy drops whatever is still queued, so a client saw fewer chunks than planned.
+    if (res.socket) res.socket.destroySoon();
+    else res.destroy();
   }
 }
 

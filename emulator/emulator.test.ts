@@ -11,6 +11,7 @@ import { defaultAnswer, deterministicText } from './completion.ts';
 import { UNAUTHENTICATED_MESSAGE } from './google-errors.ts';
 import { type Emulator, startEmulator } from './server.ts';
 import { generateServiceAccountKey, type ServiceAccountKey } from './service-account.ts';
+import { EmulatorState } from './state.ts';
 
 const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const CHAT_PATH =
@@ -570,13 +571,24 @@ describe('streaming', () => {
     });
   });
 
-  it('aborts the connection after N chunks', async () => {
+  it('aborts the connection after N chunks, once those N have gone out', async () => {
     const token = emulator.issueAccessToken();
     const response = await chat(
-      hello({ stream: true, emulator: { chunks: 4, abortAfterChunks: 1 } }),
+      hello({ stream: true, emulator: { chunks: 4, abortAfterChunks: 2 } }),
       token,
     );
-    await expect(response.text()).rejects.toThrow();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let received = '';
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          received += new TextDecoder().decode(value);
+        }
+      })(),
+    ).rejects.toThrow();
+    expect(sseData(received)).toHaveLength(2);
     await waitUntil(() => emulator.stats.abortedStreams === 1, 2000);
     expect(emulator.stats.cancelledStreams).toBe(0);
     expect(emulator.stats.clientDisconnects).toBe(0);
@@ -655,6 +667,33 @@ describe('streaming', () => {
     expect(emulator.stats.openStreams).toBe(0);
     expect(emulator.stats.completedStreams).toBe(0);
     expect(emulator.stats.clientDisconnects).toBe(1);
+  });
+});
+
+describe('recorded requests', () => {
+  it('keeps at most 64 MiB of bodies, dropping the oldest, but always the newest', () => {
+    const state = new EmulatorState({
+      tokenTtlSeconds: 3599,
+      acceptSelfSignedJwt: false,
+      clockOffsetMs: 0,
+      chunkDelayMs: 0,
+    });
+    const request = (bodyText: string) => ({
+      method: 'POST',
+      path: CHAT_PATH,
+      params: { version: 'v1', project: 'p', location: 'global', endpoint: 'openapi' },
+      headers: {},
+      bodyText,
+      body: undefined,
+    });
+    const mib = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 70; i++) state.record(request(mib));
+    expect(state.requests).toHaveLength(64);
+    expect(state.requests.at(-1)?.seq).toBe(70);
+    const huge = state.record(request('y'.repeat(65 * 1024 * 1024)));
+    expect(state.requests).toEqual([huge]);
+    state.record(request('small'));
+    expect(state.requests.map((recorded) => recorded.bodyText)).toEqual(['small']);
   });
 });
 

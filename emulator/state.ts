@@ -77,6 +77,9 @@ const zeroStats = (openStreams = 0): EmulatorStats => ({
 });
 
 const MAX_RECORDED_REQUESTS = 10_000;
+// And at most this much body text among them (the newest request is always kept): 10,000 bodies
+// of 20 MB inline images would otherwise be 200 GB.
+const MAX_RECORDED_BODY_CHARS = 64 * 1024 * 1024;
 
 export type TokenStatus = 'valid' | 'expired' | 'unknown';
 
@@ -93,6 +96,7 @@ export class EmulatorState {
   readonly #tokens = new Map<string, IssuedToken>();
   readonly #baseClock: () => number;
   #seq = 0;
+  #recordedChars = 0;
 
   constructor(config: EmulatorConfig, clock: () => number = Date.now) {
     this.#initialConfig = { ...config };
@@ -141,8 +145,14 @@ export class EmulatorState {
   record(request: Omit<RecordedChatRequest, 'seq' | 'receivedAt'>): RecordedChatRequest {
     const recorded = { seq: ++this.#seq, receivedAt: this.now(), ...request };
     this.requests.push(recorded);
+    this.#recordedChars += recorded.bodyText.length;
     // Bounded so long benchmark runs do not grow without limit; tests see far fewer.
-    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
+    while (
+      this.requests.length > MAX_RECORDED_REQUESTS ||
+      (this.#recordedChars > MAX_RECORDED_BODY_CHARS && this.requests.length > 1)
+    ) {
+      this.#recordedChars -= this.requests.shift()?.bodyText.length ?? 0;
+    }
     return recorded;
   }
 
@@ -152,6 +162,7 @@ export class EmulatorState {
    */
   reset(): void {
     this.requests = [];
+    this.#recordedChars = 0;
     this.stats = zeroStats(this.stats.openStreams);
     this.faults.clear();
     this.config = { ...this.#initialConfig };

@@ -188,7 +188,9 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     log.record.route = `${MODELS_ROUTE}/:model`;
     const { data } = await modelsFor(c.req.header('authorization'), log);
     const id = c.req.param('model');
-    const model = data.find((entry) => entry.id === id);
+    // A bare Gemini name, which chat takes, finds its google/ entry too.
+    const model =
+      data.find((entry) => entry.id === id) ?? data.find((entry) => entry.id === withPublisher(id));
     if (!model) {
       throw new GatewayError(
         404,

@@ -58,6 +58,15 @@ describe('GET /v1/models', () => {
     expect(error.param).toBe('model');
   });
 
+  it('finds a bare Gemini name, as chat takes it, under its google/ id', async () => {
+    const h = harness();
+    const bare = await get(h, '/v1/models/gemini-2.5-flash');
+    expect(bare.status).toBe(200);
+    expect(((await bare.json()) as { id: string }).id).toBe('google/gemini-2.5-flash');
+    const missing = await get(h, '/v1/models/gemini-0-nope');
+    await expectOpenAIError(missing, 404, 'not_found_error', 'model_not_found');
+  });
+
   it('answers POST with 405', async () => {
     const h = harness();
     const response = await h.app.request('/v1/models', { method: 'POST' });

@@ -48,6 +48,8 @@ export async function forwardToVertex(
   let upstream: Response;
   let bytes: Uint8Array<ArrayBuffer> | null = null;
   let vertexError: GatewayError | null = null;
+  // The status a failure is retried by: Vertex's, or Google's inside a 200 that is no stream.
+  let failedStatus = 0;
   try {
     upstream = await doFetch(request.url, {
       method: 'POST',
@@ -68,12 +70,15 @@ export async function forwardToVertex(
     // A stream's success is decided here too, before anything is committed: an answer that is
     // not an event stream would reach the client as an empty, finished one.
     if (upstream.ok && request.stream && !isEventStream(upstream)) {
-      vertexError = await gatewayErrorFromNonStream(upstream);
+      const notAStream = await gatewayErrorFromNonStream(upstream);
+      vertexError = notAStream.error;
+      failedStatus = notAStream.googleStatus ?? 0;
     }
     // An error body is read under the same deadline and client signal: one that stalls must not
     // hold the request (a cut-off body still leaves the status to report).
     if (upstream.status >= 400 && upstream.status <= 599) {
       vertexError = await gatewayErrorFromVertex(upstream);
+      failedStatus = upstream.status;
     }
   } catch (error) {
     request.signal.removeEventListener('abort', onClientGone);
@@ -113,7 +118,7 @@ export async function forwardToVertex(
   if (vertexError) {
     return failure(
       vertexError,
-      isRetryableStatus(upstream.status),
+      isRetryableStatus(failedStatus),
       upstream.status,
       upstream.headers.get('retry-after'),
     );

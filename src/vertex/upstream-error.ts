@@ -33,24 +33,29 @@ export async function gatewayErrorFromVertex(response: Response): Promise<Gatewa
 /**
  * A 200 that answers a streaming request with something other than an event stream (a JSON
  * document, no body at all), which a client would otherwise take for an empty, finished answer.
- * An error document inside keeps Google's status and message.
+ * An error document inside keeps Google's status and message; `googleStatus` is that status, for
+ * the retry decision, or null when the answer was something else.
  */
-export async function gatewayErrorFromNonStream(response: Response): Promise<GatewayError> {
+export async function gatewayErrorFromNonStream(
+  response: Response,
+): Promise<{ error: GatewayError; googleStatus: number | null }> {
   const googleError = extractGoogleError(await readPrefix(response, MAX_ERROR_BODY_BYTES));
   const code = typeof googleError?.code === 'number' ? googleError.code : null;
   if (googleError && code !== null && code >= 400 && code <= 599) {
-    return gatewayErrorFromGoogle(googleError, code, {
+    const error = gatewayErrorFromGoogle(googleError, code, {
       code: `http_${code}`,
       message: `Vertex AI reported an error (${code}) instead of a stream.`,
     });
+    return { error, googleStatus: code };
   }
   const type = response.headers.get('content-type');
-  return new GatewayError(
+  const error = new GatewayError(
     502,
     'api_error',
     'upstream_not_a_stream',
     `Vertex AI answered a streaming request with ${type ? `"${type.slice(0, 100)}"` : 'no body'} instead of an event stream.`,
   );
+  return { error, googleStatus: null };
 }
 
 /**

@@ -489,6 +489,23 @@ describe('broken streams', () => {
     },
   );
 
+  it("retries a 200 that carries Google's retryable error instead of a stream, as that error", async () => {
+    let calls = 0;
+    const h = harness({ UPSTREAM_MAX_RETRIES: '1' }, () =>
+      ++calls === 1
+        ? jsonResponse({ error: { code: 503, message: 'Busy.', status: 'UNAVAILABLE' } })
+        : sse(event('Hello')),
+    );
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(event('Hello'));
+    expect(h.vertexCalls()).toHaveLength(2);
+    // A JSON completion instead of a stream is no transient failure: not retried.
+    const completion = harness({ UPSTREAM_MAX_RETRIES: '1' }, () => jsonResponse(COMPLETION));
+    expect((await post(completion, '/v1/chat/completions', STREAM_BODY)).status).toBe(502);
+    expect(completion.vertexCalls()).toHaveLength(1);
+  });
+
   it('ends a stream that brings no event at all with an error, not as a finished answer', async () => {
     const h = harness({}, () => sse());
     const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();

@@ -48,8 +48,8 @@ export type UpstreamResult =
  * connection) are retried with backoff, up to `maxRetries` per location while within the time
  * budget, then the next fallback location is tried. A 401 on the gateway's own token means
  * Google dropped it early: the token is refreshed and the request sent once more (a second 401
- * is the gateway's credential failing, a 502). Every retry
- * happens before the client has received a byte, since nothing is returned until a success.
+ * is the gateway's credential failing, a 502). Every retry happens before the client has
+ * received a byte, since nothing is returned until a success.
  */
 export async function callVertex(
   call: UpstreamCall,

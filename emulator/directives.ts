@@ -33,8 +33,9 @@ export interface Directives {
    */
   bodyStallMs?: number;
   /**
-   * After this many chunks, send the first half of the next event (or of `[DONE]`) and end the
-   * response cleanly: a stream cut inside an event without any network error.
+   * After this many chunks, send the first half of the next event (after the last chunk, the
+   * usage event or `[DONE]`, even with `omitDone`) and end the response cleanly: a stream cut
+   * inside an event without any network error.
    */
   truncateAfterChunks?: number;
   /** Answer a `stream: true` request with the non-streamed JSON completion, as a 200. */

@@ -60,16 +60,17 @@ export async function sendJsonWithStall(
   stallMs: number,
 ): Promise<void> {
   if (stallMs <= 0) return sendJson(res, status, body, headers);
-  const text = JSON.stringify(body);
+  // Split as bytes: a string split could fall inside a surrogate pair and change the length.
+  const bytes = Buffer.from(JSON.stringify(body));
   res.writeHead(status, {
     'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(text),
+    'content-length': bytes.length,
     ...headers,
   });
-  const half = Math.floor(text.length / 2);
-  res.write(text.slice(0, half));
+  const half = Math.floor(bytes.length / 2);
+  res.write(bytes.subarray(0, half));
   await sleep(stallMs, clientGone(res));
-  if (!res.destroyed) res.end(text.slice(half));
+  if (!res.destroyed) res.end(bytes.subarray(half));
 }
 
 /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */

@@ -90,7 +90,10 @@ export async function writeCompletionStream(
     if (index === plan.truncateAfterChunks) return endInsideEvent(res, envelope([choice]));
     if (!(await send(res, envelope([choice]), plan.lineEnd, signal))) return 'cancelled';
   }
-  if (plan.truncateAfterChunks !== undefined) return endInsideEvent(res, '[DONE]');
+  if (plan.truncateAfterChunks !== undefined) {
+    // Past the last chunk, the next event is the one cut: the usage event, or else [DONE].
+    return endInsideEvent(res, plan.usage ? envelope([], { usage: plan.usage }) : '[DONE]');
+  }
   if (plan.abortAfterChunks !== undefined && plan.abortAfterChunks >= plan.pieces.length) {
     return 'aborted';
   }

@@ -32,12 +32,16 @@ export function newKey(args: string[]): { key: string; entry: Record<string, unk
     name,
     sha256: createHash('sha256').update(key, 'utf8').digest('hex'),
   };
-  const list = (values: string[]) =>
-    values
-      .join(',')
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean);
+  // Repeats are dropped, as the gateway's parser would; the printed entry shows each item once.
+  const list = (flags: string[]) => [
+    ...new Set(
+      flags
+        .join(',')
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (values.models !== undefined) entry.models = list(values.models);
   if (values.projects !== undefined) entry.projects = list(values.projects);
   if (values.rpm !== undefined)

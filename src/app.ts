@@ -175,6 +175,12 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
   const corsEnabled = config.corsOrigins === '*' || config.corsOrigins.size > 0;
   const varyOnOrigin = variesByOrigin(config.corsOrigins);
   if (corsEnabled) app.use(cors(config.corsOrigins));
+  // hono/tiny's router takes `/healthz/` for `/healthz`. Google's paths have no trailing slash, so
+  // such a path stays an unknown route, as it was with Hono's default router.
+  app.use(async function exactPaths(c, next) {
+    if (c.req.path.length > 1 && c.req.path.endsWith('/')) throw routeNotFound(c.req.raw);
+    await next();
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 

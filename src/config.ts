@@ -193,11 +193,12 @@ const matching = (pattern: RegExp, error: string) =>
 
 const EnvSchema = z.object({
   GOOGLE_SERVICE_ACCOUNT_KEY: optionalText,
-  // HTTP carries header values as bytes, and runtimes read them as Latin-1: a key with any
-  // other character could never match what a client sends.
+  // HTTP carries header values as bytes, and runtimes read them as Latin-1: a key with any other
+  // character, or a space (the bearer is one token), could never match what a client sends.
   GATEWAY_API_KEYS: commaList.check(
-    z.refine((keys) => keys.every((key) => /^[\x20-\x7e]+$/.test(key)), {
-      error: 'must hold only printable ASCII characters: a key with others can never match',
+    z.refine((keys) => keys.every((key) => /^[\x21-\x7e]+$/.test(key)), {
+      error:
+        'must hold only printable ASCII characters without spaces: a key with others can never match',
     }),
   ),
   GATEWAY_KEYS: keyPolicies,

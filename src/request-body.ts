@@ -53,16 +53,21 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   return new TextDecoder().decode(concatBytes(chunks));
 }
 
-// How much more of an over-limit chunked body is read and thrown away, so its sender sees the 413.
+// How much more of an over-limit chunked body is read and thrown away, so its sender sees the 413,
+// and for how long at most: a sender trickling bytes must not hold the request open for hours.
 const MAX_DISCARDED_BYTES = 32 * 1024 * 1024;
+const MAX_DISCARD_MS = 10_000;
 
 /**
- * Reads the rest of a refused chunked body and throws it away, up to MAX_DISCARDED_BYTES more. A
- * client still sending when the 413 goes out may have its connection reset before it reads the
- * answer: under `wrangler dev`, all 10 senders of a 3 MB chunked body got EPIPE or ECONNRESET
- * instead of the 413 until the rest was read (nginx's lingering close, for the same reason).
+ * Reads the rest of a refused chunked body and throws it away, up to MAX_DISCARDED_BYTES more
+ * within MAX_DISCARD_MS. A client still sending when the 413 goes out may have its connection
+ * reset before it reads the answer: under `wrangler dev`, all 10 senders of a 3 MB chunked body
+ * got EPIPE or ECONNRESET instead of the 413 until the rest was read (nginx's lingering close,
+ * for the same reason).
  */
 async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>) {
+  // Cancelling ends the pending read as done, and the 413 goes out.
+  const timer = setTimeout(() => reader.cancel().catch(() => {}), MAX_DISCARD_MS);
   try {
     for (let discarded = 0; discarded < MAX_DISCARDED_BYTES; ) {
       const { done, value } = await reader.read();
@@ -71,6 +76,8 @@ async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>) {
     }
   } catch {
     return; // the sender left: nobody is waiting for the answer
+  } finally {
+    clearTimeout(timer);
   }
   reader.releaseLock();
 }

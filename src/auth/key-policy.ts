@@ -30,9 +30,13 @@ export function allowsModel(policy: KeyPolicy, model: string): boolean {
   if (policy.models === null) return true;
   // A prefix entry must not let `google/gemini-2.5-flash/../gemini-2.5-pro` by.
   if (!isPlainModelName(model)) return false;
+  const bare = !model.includes('/');
   for (const pattern of policy.models) {
-    if (pattern.endsWith('*') ? model.startsWith(pattern.slice(0, -1)) : model === pattern) {
-      return true;
+    if (!pattern.endsWith('*')) {
+      if (model === pattern) return true;
+    } else if (pattern === '*' || bare || pattern.includes('/')) {
+      // A bare prefix is for bare names: `g*` must not reach `google/imagen-4.0` by its "g".
+      if (model.startsWith(pattern.slice(0, -1))) return true;
     }
   }
   return false;

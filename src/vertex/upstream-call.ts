@@ -113,7 +113,8 @@ export async function callVertex(
       // none (the fetch was aborted on the client's behalf), the client's leaving is the story.
       if (call.signal.aborted) return outcome.upstreamStatus === null ? clientLeft(last) : last;
 
-      if (outcome.upstreamStatus === 401 && call.credential.kind === 'service-account') {
+      // By Google's status, which a 200 carrying Google's error instead of a stream has too.
+      if (outcome.error.status === 401 && call.credential.kind === 'service-account') {
         if (!refreshedToken) {
           call.credential.tokens.invalidate(accessToken);
           refreshedToken = true;

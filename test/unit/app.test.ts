@@ -46,6 +46,23 @@ describe('routes', () => {
     expect(error.message).toContain('/v1/embeddings');
   });
 
+  it.each([
+    ['GET', '/healthz/'],
+    ['GET', '/v1/models/'],
+    ['POST', '/v1/chat/completions/'],
+    ['POST', '/v1/projects/p-123456/locations/us-central1/endpoints/openapi/chat/completions/'],
+  ])('answers %s %s, with its trailing slash, as an unknown route', async (method, path) => {
+    const h = harness();
+    const response = await h.app.request(path, {
+      method,
+      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      ...(method === 'POST' ? { body: CHAT_BODY } : {}),
+    });
+    const error = await expectOpenAIError(response, 404, 'not_found_error', 'not_found');
+    expect(error.message).toBe(`Unknown route: ${method} ${path}`);
+    expect(h.calls).toHaveLength(0);
+  });
+
   it('names no more than 200 characters of an unknown path, and no query', async () => {
     const h = harness();
     const response = await h.app.request(`/${'a'.repeat(5000)}?key=secret`);

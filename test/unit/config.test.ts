@@ -164,16 +164,16 @@ describe('GATEWAY_API_KEYS', () => {
   it('splits a comma list and trims spaces around each key', () => {
     const config = parseConfig({
       GOOGLE_SERVICE_ACCOUNT_KEY: keyFileJson(),
-      GATEWAY_API_KEYS: ' key-one ,key-two,  , key three ,',
+      GATEWAY_API_KEYS: ' key-one ,key-two,  , key-three ,',
     });
-    expect(config.clientKeys).toEqual(['key-one', 'key-two', 'key three']);
+    expect(config.clientKeys).toEqual(['key-one', 'key-two', 'key-three']);
   });
 
   it('is empty when unset', () => {
     expect(parseConfig({}).clientKeys).toEqual([]);
   });
 
-  it.each(['sk-café-7731', 'sk-\u{1F511}-7731', 'sk-tab\t-7731'])(
+  it.each(['sk-café-7731', 'sk-\u{1F511}-7731', 'sk-tab\t-7731', 'sk-a space-7731'])(
     'refuses %j, which no client header could match, without echoing it',
     (key) => {
       const error = configError({

@@ -113,6 +113,12 @@ describe('parseKeyPolicies', () => {
     expect(allowsModel(policy, 'gemma-3-27b-it')).toBe(true);
     expect(allowsModel(policy, 'claude-sonnet-4@20250514')).toBe(false);
     expect(allowsModel(policy, 'meta/llama-4')).toBe(false);
+    // Its bare form is for bare names: the "g" of google/ is no way in.
+    expect(allowsModel(policy, 'google/imagen-4.0')).toBe(false);
+    const [other] = parseKeyPolicies(entry({ models: ['m*'] }));
+    if (!other) throw new Error('no policy');
+    expect(allowsModel(other, 'mistral-large')).toBe(true);
+    expect(allowsModel(other, 'meta/llama-4')).toBe(false);
   });
 
   it('matches models exactly, or by the prefix before a trailing *', () => {
@@ -271,7 +277,7 @@ describe('npm run new-key', () => {
       '--models',
       'gemini-2.5-flash',
       '--models',
-      'gemini-2.5-pro,claude*',
+      'gemini-2.5-pro,claude*,gemini-2.5-flash',
       '--projects',
       'project-one-1',
       '--projects',

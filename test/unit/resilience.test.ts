@@ -506,6 +506,16 @@ describe('broken streams', () => {
     expect(completion.vertexCalls()).toHaveLength(1);
   });
 
+  it("treats a 200 carrying Google's 401 instead of a stream as a 401: a fresh token, then 502", async () => {
+    const refused = () =>
+      jsonResponse({ error: { code: 401, message: 'Bad token.', status: 'UNAUTHENTICATED' } });
+    const h = harness({}, refused);
+    const response = await post(h, '/v1/chat/completions', STREAM_BODY);
+    await expectOpenAIError(response, 502, 'api_error', 'upstream_credentials_refused');
+    expect(h.tokenCalls()).toHaveLength(2);
+    expect(h.vertexCalls()).toHaveLength(2);
+  });
+
   it('ends a stream that brings no event at all with an error, not as a finished answer', async () => {
     const h = harness({}, () => sse());
     const text = await (await post(h, '/v1/chat/completions', STREAM_BODY)).text();
@@ -694,6 +704,32 @@ describe('request size', () => {
     expect(pulled).toBeGreaterThanOrEqual(1 + 512);
     expect(pulled).toBeLessThanOrEqual(1 + 512 + 2);
     expect(h.calls).toHaveLength(0);
+  });
+
+  it('answers 413 after 10 s of a chunked body that stalls past the limit, and cancels it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const h = harness({ MAX_REQUEST_BYTES: '1000' });
+      let sent = 0;
+      let cancelled = false;
+      const stalled = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 11) return controller.enqueue(new Uint8Array(100));
+          return new Promise<void>(() => {});
+        },
+        cancel() {
+          cancelled = true;
+        },
+      });
+      const answer = chunkedPost(h, stalled);
+      await vi.advanceTimersByTimeAsync(9_999);
+      expect(cancelled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await expectOpenAIError(await answer, 413, 'invalid_request_error', 'request_too_large');
+      expect(cancelled).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it.each([

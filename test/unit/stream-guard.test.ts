@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { HAS_ERROR, HAS_USAGE, markersIn } from '../../src/vertex/stream-guard.ts';
+import {
+  guardEventStream,
+  HAS_ERROR,
+  HAS_USAGE,
+  markersIn,
+} from '../../src/vertex/stream-guard.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -24,4 +29,29 @@ describe('markersIn', () => {
     expect(markersIn(bytes(JSON.stringify({ content: 'say "error" and "usage"' })))).toBe(0);
     expect(markersIn(bytes(''))).toBe(0);
   });
+});
+
+describe('guardEventStream on a broken upstream', () => {
+  it.each(['bytes', 'default'] as const)(
+    'releases its hold on a %s upstream body that broke off, after passing on the error',
+    async (kind) => {
+      const event = bytes('data: {"choices":[]}\n\n');
+      let sent = false;
+      const source = {
+        pull(controller: ReadableStreamController<Uint8Array>) {
+          if (sent) return controller.error(new TypeError('Network connection lost.'));
+          sent = true;
+          controller.enqueue(event.slice());
+        },
+      };
+      const upstream =
+        kind === 'bytes'
+          ? new ReadableStream({ type: 'bytes', ...source } as UnderlyingByteSource)
+          : new ReadableStream<Uint8Array>(source);
+      const text = await new Response(guardEventStream(upstream, { idleTimeoutMs: 5000 })).text();
+      expect(text).toContain('upstream_stream_interrupted');
+      // workerd frees a broken fetch body only once no reader holds it (stream-guard.ts).
+      expect(upstream.locked).toBe(false);
+    },
+  );
 });

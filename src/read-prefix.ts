@@ -18,8 +18,15 @@ export async function readPrefix(response: Response, maxBytes: number): Promise<
       total += value.byteLength;
     }
   } catch {
-    // Aborted or broken: what arrived is all there is.
+    // Aborted or broken: what arrived is all there is. Released rather than cancelled: on
+    // workerd a reader left on a broken body keeps its request alive (see stream-guard.ts).
+    reader.releaseLock();
+    return decoded(chunks, maxBytes);
   }
   reader.cancel().catch(() => {});
+  return decoded(chunks, maxBytes);
+}
+
+function decoded(chunks: Uint8Array[], maxBytes: number): string {
   return new TextDecoder().decode(concatBytes(chunks).subarray(0, maxBytes));
 }

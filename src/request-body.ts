@@ -38,6 +38,8 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     try {
       chunk = await reader.read();
     } catch {
+      // Not left locked: on workerd a reader on a broken body keeps its request alive.
+      reader.releaseLock();
       throw bodyBrokeOff();
     }
     const { done, value } = chunk;
@@ -75,7 +77,8 @@ async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>) {
       discarded += value.byteLength;
     }
   } catch {
-    return; // the sender left: nobody is waiting for the answer
+    reader.releaseLock(); // the sender left: nobody is waiting for the answer
+    return;
   } finally {
     clearTimeout(timer);
   }

@@ -1,4 +1,5 @@
 import { concatBytes } from './bytes.ts';
+import { releaseAfterFailure } from './release-reader.ts';
 
 /**
  * Up to `maxBytes` of a response body as text; the rest is not read. A body that breaks off or
@@ -18,9 +19,8 @@ export async function readPrefix(response: Response, maxBytes: number): Promise<
       total += value.byteLength;
     }
   } catch {
-    // Aborted or broken: what arrived is all there is. Released rather than cancelled: on
-    // workerd a reader left on a broken body keeps its request alive (see stream-guard.ts).
-    reader.releaseLock();
+    // Aborted or broken: what arrived is all there is. Released, not cancelled (release-reader.ts).
+    releaseAfterFailure(reader);
     return decoded(chunks, maxBytes);
   }
   reader.cancel().catch(() => {});

@@ -1,5 +1,6 @@
 import { concatBytes } from './bytes.ts';
 import { GatewayError, invalidRequest } from './errors.ts';
+import { releaseAfterFailure } from './release-reader.ts';
 
 /**
  * The request body as text, refusing anything over `maxBytes` before it is held whole: a
@@ -38,8 +39,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     try {
       chunk = await reader.read();
     } catch {
-      // Not left locked: on workerd a reader on a broken body keeps its request alive.
-      reader.releaseLock();
+      releaseAfterFailure(reader);
       throw bodyBrokeOff();
     }
     const { done, value } = chunk;
@@ -68,7 +68,7 @@ const MAX_DISCARD_MS = 10_000;
  * for the same reason).
  */
 async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>) {
-  // Cancelling ends the pending read as done, and the 413 goes out.
+  // Cancelling ends the pending read (as done, or on workerd with an error), and the 413 goes out.
   const timer = setTimeout(() => reader.cancel().catch(() => {}), MAX_DISCARD_MS);
   try {
     for (let discarded = 0; discarded < MAX_DISCARDED_BYTES; ) {
@@ -77,7 +77,7 @@ async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>) {
       discarded += value.byteLength;
     }
   } catch {
-    reader.releaseLock(); // the sender left: nobody is waiting for the answer
+    releaseAfterFailure(reader); // the sender left: nobody is waiting for the answer
     return;
   } finally {
     clearTimeout(timer);

@@ -706,6 +706,26 @@ describe('request size', () => {
     expect(h.calls).toHaveLength(0);
   });
 
+  it('answers 413 to a chunked body that breaks off past the limit, and lets go of it', async () => {
+    const h = harness({ MAX_REQUEST_BYTES: '1000' });
+    let sent = 0;
+    const broken = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 20) return controller.enqueue(new Uint8Array(100));
+        controller.error(new TypeError('Network connection lost.'));
+      },
+    });
+    const request = new Request('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      body: broken,
+      duplex: 'half',
+    } as RequestInit);
+    const response = await h.app.request(request);
+    await expectOpenAIError(response, 413, 'invalid_request_error', 'request_too_large');
+    expect(request.body?.locked).toBe(false);
+  });
+
   it('answers 413 after 10 s of a chunked body that stalls past the limit, and cancels it', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {

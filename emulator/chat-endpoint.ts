@@ -78,8 +78,9 @@ export async function handleChatRequest(
   });
   const signal = clientGone(res);
   let cutOnPurpose = false;
-  // Set once the directives are known: answers before that (auth, target) never stall.
+  // Set once the directives are known: answers before that (auth, target) never stall or break.
   let bodyStallMs = 0;
+  let cutBody = false;
   signal.addEventListener('abort', () => {
     if (!cutOnPurpose) state.stats.clientDisconnects += 1;
   });
@@ -87,7 +88,8 @@ export async function handleChatRequest(
     recorded.status = status;
     if (status >= 400) state.stats.chatErrors += 1;
     if (res.destroyed) return Promise.resolve();
-    return sendJsonWithStall(res, status, body, headers, bodyStallMs);
+    if (cutBody) cutOnPurpose = true;
+    return sendJsonWithStall(res, status, body, headers, bodyStallMs, cutBody);
   };
 
   const authFailure = await authenticate(req.headers.authorization, state);
@@ -109,6 +111,7 @@ export async function handleChatRequest(
     directives = { ...directives, ...fault };
   }
   bodyStallMs = directives.bodyStallMs ?? 0;
+  cutBody = directives.cutBody ?? false;
   const headers: Record<string, string> =
     directives.retryAfter === undefined ? {} : { 'retry-after': String(directives.retryAfter) };
 

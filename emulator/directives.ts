@@ -32,6 +32,8 @@ export interface Directives {
    * body at once, and the rest after this many ms: a body that stalls.
    */
   bodyStallMs?: number;
+  /** A JSON answer sends its headers and half its body, then the connection is cut. */
+  cutBody?: boolean;
   /**
    * After this many chunks, send the first half of the next event (after the last chunk, the
    * usage event or `[DONE]`, even with `omitDone`) and end the response cleanly: a stream cut
@@ -62,6 +64,7 @@ const SCHEMA: Readonly<Record<keyof Directives, Kind>> = {
   finishReason: 'string',
   lineEnding: 'lineEnding',
   bodyStallMs: 'count',
+  cutBody: 'boolean',
   truncateAfterChunks: 'count',
   streamAsJson: 'boolean',
 };

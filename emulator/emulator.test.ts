@@ -668,6 +668,10 @@ describe('streaming', () => {
     }
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect((JSON.parse(first + rest) as Completion).choices[0].message.content).toBe('late');
+    // Or the connection is cut after the half.
+    const cut = await chat(hello({ emulator: { reply: 'lost', cutBody: true } }), token);
+    expect(cut.status).toBe(200);
+    await expect(cut.text()).rejects.toThrow();
     // Errors stall the same way.
     const failed = await chat(hello({ emulator: { status: 429, bodyStallMs: 50 } }), token);
     expect(failed.status).toBe(429);

@@ -49,8 +49,9 @@ export function sendJson(
 }
 
 /**
- * Like sendJson, but the second half of the body comes only after `stallMs`: the headers and
- * half the JSON arrive at once, so a client has committed to the answer and must wait on its body.
+ * Like sendJson, but the second half of the body comes only after `stallMs`, or never (`cut`: the
+ * connection is cut instead): the headers and half the JSON arrive at once, so a client has
+ * committed to the answer and must wait on its body.
  */
 export async function sendJsonWithStall(
   res: ServerResponse,
@@ -58,8 +59,9 @@ export async function sendJsonWithStall(
   body: unknown,
   headers: Record<string, string>,
   stallMs: number,
+  cut = false,
 ): Promise<void> {
-  if (stallMs <= 0) return sendJson(res, status, body, headers);
+  if (stallMs <= 0 && !cut) return sendJson(res, status, body, headers);
   // Split as bytes: a string split could fall inside a surrogate pair and change the length.
   const bytes = Buffer.from(JSON.stringify(body));
   res.writeHead(status, {
@@ -70,7 +72,10 @@ export async function sendJsonWithStall(
   const half = Math.floor(bytes.length / 2);
   res.write(bytes.subarray(0, half));
   await sleep(stallMs, clientGone(res));
-  if (!res.destroyed) res.end(bytes.subarray(half));
+  if (res.destroyed) return;
+  // A cut comes after the half already written has gone out, as a network failure would.
+  if (cut) res.socket?.destroySoon();
+  else res.end(bytes.subarray(half));
 }
 
 /** Resolves after `ms`, or early (without throwing) when `signal` aborts. */

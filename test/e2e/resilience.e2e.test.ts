@@ -213,6 +213,16 @@ describe.each(runtimes)('resilience on %s', (runtime) => {
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_not_a_stream');
   });
 
+  it('retries a non-streamed answer whose body breaks off, so the client gets a whole one', async () => {
+    await fault({ target: 'chat', cutBody: true });
+    const completion = await openai().chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages: MESSAGES,
+    });
+    expect(completion.choices[0]?.message.content).toBeTruthy();
+    expect(await chatRequests()).toHaveLength(2);
+  });
+
   it('answers 504 when a non-streamed answer stalls in its body past UPSTREAM_TIMEOUT_MS', async () => {
     const response = await post('/v1/chat/completions', {
       model: 'gemini-2.5-flash',

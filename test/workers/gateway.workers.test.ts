@@ -5,6 +5,7 @@ import { createEnvGateway } from '../../src/env-gateway.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { createServiceAccountTokenSource } from '../../src/google/access-token.ts';
 import { parseServiceAccountKey } from '../../src/google/service-account-key.ts';
+import { guardEventStream } from '../../src/vertex/stream-guard.ts';
 
 // These run inside workerd: the real Worker entry (wrangler.toml, bindings from vitest.config.mts)
 // and fresh gateways built from src, calling the Node-side emulator over loopback.
@@ -182,5 +183,39 @@ describe('a fresh gateway isolate in workerd', () => {
       'gateway_not_configured',
     );
     expect((await stats()).chatRequests).toBe(0);
+  });
+});
+
+describe('the stream guard on a real fetch body in workerd', () => {
+  it('lets go of an upstream body that broke off, after passing the error on', async () => {
+    const { access_token } = await admin<{ access_token: string }>('access-tokens', {
+      method: 'POST',
+      body: '{}',
+    });
+    const upstream = await fetch(
+      `${emulatorUrl}/v1/projects/emulator-project/locations/us-central1/endpoints/openapi/chat/completions`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          ...hello,
+          stream: true,
+          emulator: { chunks: 6, chunkDelayMs: 20, abortAfterChunks: 2 },
+        }),
+      },
+    );
+    const body = upstream.body as ReadableStream<Uint8Array>;
+    let outcome = '';
+    const guarded = guardEventStream(body, {
+      idleTimeoutMs: 5000,
+      onEnd: (summary) => {
+        outcome = summary.outcome;
+      },
+    });
+    const text = await new Response(guarded).text();
+    expect(text).toContain('upstream_stream_interrupted');
+    expect(outcome).toBe('interrupted');
+    // A reader left locked to a broken fetch body keeps its request alive in workerd.
+    expect(body.locked).toBe(false);
   });
 });

@@ -659,15 +659,15 @@ describe('request size', () => {
     expect(h.calls).toHaveLength(0);
   });
 
+  const chunkedRequest = (body: ReadableStream<Uint8Array>) =>
+    new Request('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      body,
+      duplex: 'half',
+    } as RequestInit);
   const chunkedPost = (h: ReturnType<typeof harness>, body: ReadableStream<Uint8Array>) =>
-    h.app.request(
-      new Request('http://gateway/v1/chat/completions', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
-        body,
-        duplex: 'half',
-      } as RequestInit),
-    );
+    h.app.request(chunkedRequest(body));
 
   it('refuses a chunked body at the limit, reading the rest to its end so its sender sees the 413', async () => {
     const h = harness({ MAX_REQUEST_BYTES: '1000' });
@@ -715,12 +715,7 @@ describe('request size', () => {
         controller.error(new TypeError('Network connection lost.'));
       },
     });
-    const request = new Request('http://gateway/v1/chat/completions', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${GATEWAY_KEY}` },
-      body: broken,
-      duplex: 'half',
-    } as RequestInit);
+    const request = chunkedRequest(broken);
     const response = await h.app.request(request);
     await expectOpenAIError(response, 413, 'invalid_request_error', 'request_too_large');
     expect(request.body?.locked).toBe(false);

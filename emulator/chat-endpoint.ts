@@ -20,6 +20,7 @@ import {
 } from './google-errors.ts';
 import {
   clientGone,
+  cutAfterFlush,
   headerRecord,
   parseJson,
   readBody,
@@ -174,10 +175,8 @@ export async function handleChatRequest(
   });
   if (end === 'aborted') {
     cutOnPurpose = true;
-    // The chunks written so far go out first, as they would before a real network failure: a
-    // plain destroy drops whatever is still queued, so a client saw fewer chunks than planned.
-    if (res.socket) res.socket.destroySoon();
-    else res.destroy();
+    // The chunks written so far go out first, or a client sees fewer than planned.
+    cutAfterFlush(res);
   }
 }
 

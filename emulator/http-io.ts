@@ -38,14 +38,32 @@ export function sendJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify(body);
+  const bytes = Buffer.from(JSON.stringify(body));
+  writeJsonHead(res, status, bytes.length, headers);
+  res.end(bytes);
+}
+
+function writeJsonHead(
+  res: ServerResponse,
+  status: number,
+  length: number,
+  headers: Record<string, string>,
+): void {
   res.writeHead(status, {
     // Google's own spelling of the JSON content type.
     'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(text),
+    'content-length': length,
     ...headers,
   });
-  res.end(text);
+}
+
+/**
+ * Cuts the connection once what was written has gone out, as a network failure would after it:
+ * a plain destroy drops whatever is still queued.
+ */
+export function cutAfterFlush(res: ServerResponse): void {
+  if (res.socket) res.socket.destroySoon();
+  else res.destroy();
 }
 
 /**
@@ -64,17 +82,12 @@ export async function sendJsonWithStall(
   if (stallMs <= 0 && !cut) return sendJson(res, status, body, headers);
   // Split as bytes: a string split could fall inside a surrogate pair and change the length.
   const bytes = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': bytes.length,
-    ...headers,
-  });
+  writeJsonHead(res, status, bytes.length, headers);
   const half = Math.floor(bytes.length / 2);
   res.write(bytes.subarray(0, half));
   await sleep(stallMs, clientGone(res));
   if (res.destroyed) return;
-  // A cut comes after the half already written has gone out, as a network failure would.
-  if (cut) res.socket?.destroySoon();
+  if (cut) cutAfterFlush(res);
   else res.end(bytes.subarray(half));
 }
 

@@ -10,8 +10,13 @@ export type ApiVersion = (typeof API_VERSIONS)[number];
 /** Project ids (6-30 chars, lower case, start with a letter) or project numbers. */
 export const PROJECT_PATTERN = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$/;
 
-/** `global`, the `us`/`eu` multi-regions, or any region; availability is Google's to decide. */
-export const LOCATION_PATTERN = /^(?:global|us|eu|[a-z]+-[a-z]+[0-9]{1,2})$/;
+/**
+ * `global`, the `us`/`eu` multi-regions, or any region; availability is Google's to decide. Each
+ * word is bounded (the longest region today is `northamerica-northeast1`), so `{location}-aiplatform`
+ * always fits a DNS label: an unbounded one could never resolve, yet would be retried and logged
+ * at any length a header allows.
+ */
+export const LOCATION_PATTERN = /^(?:global|us|eu|[a-z]{1,20}-[a-z]{1,20}[0-9]{1,2})$/;
 
 /** `openapi`, a user-chosen endpoint id, or a generated numeric id. */
 export const ENDPOINT_PATTERN = /^(?:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[0-9]{1,30})$/;

@@ -144,6 +144,16 @@ describe('path parameters', () => {
     });
   }
 
+  it('rejects a location too long to be a host name with 400 and makes no fetch', async () => {
+    const h = harness();
+    const location = `${'a'.repeat(6000)}-b1`;
+    const response = await post(h, vertexPath(KEY_PROJECT, location, 'openapi'));
+    const error = await expectOpenAIError(response, 400, 'invalid_request_error');
+    expect(error).toMatchObject({ param: 'location', code: 'invalid_path_parameter' });
+    expect(error.message.length).toBeLessThan(300);
+    expect(h.calls).toHaveLength(0);
+  });
+
   it('rejects a project outside the allow-list with 403 and makes no fetch', async () => {
     const h = harness();
     const response = await post(h, vertexPath('someone-elses-project', 'us-central1', 'openapi'));

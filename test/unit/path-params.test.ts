@@ -49,6 +49,15 @@ describe('LOCATION_PATTERN', () => {
     expect(LOCATION_PATTERN.test(location)).toBe(true);
   });
 
+  it('keeps {location}-aiplatform within a 63-character DNS label', () => {
+    const longest = `${'a'.repeat(20)}-${'b'.repeat(20)}12`;
+    expect(LOCATION_PATTERN.test(longest)).toBe(true);
+    expect(`${longest}-aiplatform`.length).toBeLessThanOrEqual(63);
+    expect(LOCATION_PATTERN.test(`${'a'.repeat(21)}-central1`)).toBe(false);
+    expect(LOCATION_PATTERN.test(`us-${'b'.repeat(21)}1`)).toBe(false);
+    expect(LOCATION_PATTERN.test(`${'a'.repeat(6000)}-b1`)).toBe(false);
+  });
+
   it.each([...HOSTILE, 'global-x', 'usa', 'europe', 'us-central', 'us-central123', 'us-1'])(
     'rejects %j',
     (location) => {

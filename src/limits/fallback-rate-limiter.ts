@@ -1,5 +1,5 @@
 import { createMemoryRateLimiter } from './memory-rate-limiter.ts';
-import type { RateLimiter } from './rate-limiter.ts';
+import type { RateLimiter, RateLimitVerdict } from './rate-limiter.ts';
 
 export interface FallbackRateLimiterOptions {
   /** Names the shared store in the warning (`durable_object`, `deno_kv`). */
@@ -10,6 +10,8 @@ export interface FallbackRateLimiterOptions {
   warn?: (line: string) => void;
   /** How long a request waits for the shared store before it is counted here instead. */
   timeoutMs?: number;
+  /** The clock refusals are held by; Date.now unless given. */
+  now?: () => number;
 }
 
 // A limiter answers in milliseconds when healthy; a chat request must not hang on one that stalls.
@@ -33,11 +35,24 @@ export function createFallbackRateLimiter(
   const fallback = options.fallback ?? createMemoryRateLimiter();
   const warn = options.warn ?? ((line: string) => console.warn(line));
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const now = options.now ?? Date.now;
   let warned = false;
+  // A refusal from the shared store stands until its Retry-After: meanwhile the window can only
+  // fill further (from other isolates), so the store would refuse again. Asking it anyway would let
+  // one key's flood of refused requests spend the store's daily quota or its single thread, and
+  // push every key onto per-isolate counting. Keyed with the limit, which a new config may change.
+  const refusedUntil = new Map<string, number>();
 
   return {
     scope: 'shared',
     async take(key, requestsPerMinute) {
+      const held = `${requestsPerMinute} ${key}`;
+      const until = refusedUntil.get(held);
+      if (until !== undefined) {
+        const waitMs = until - now();
+        if (waitMs > 0) return refusal(requestsPerMinute, Math.ceil(waitMs / 1000));
+        refusedUntil.delete(held);
+      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         const verdict = await Promise.race([
@@ -51,6 +66,7 @@ export function createFallbackRateLimiter(
         ]);
         // Recovered: the next outage is news again.
         warned = false;
+        if (!verdict.allowed) refusedUntil.set(held, now() + verdict.retryAfterSeconds * 1000);
         return verdict;
       } catch (error) {
         if (!warned) {
@@ -64,6 +80,13 @@ export function createFallbackRateLimiter(
     },
   };
 }
+
+const refusal = (limit: number, retryAfterSeconds: number): RateLimitVerdict => ({
+  allowed: false,
+  limit,
+  remaining: 0,
+  retryAfterSeconds,
+});
 
 // The key name and the limit stay out: only the store and what it said. Neither store is given a
 // secret, so its error message cannot carry one.

@@ -150,7 +150,7 @@ describe('path parameters', () => {
     const response = await post(h, vertexPath(KEY_PROJECT, location, 'openapi'));
     const error = await expectOpenAIError(response, 400, 'invalid_request_error');
     expect(error).toMatchObject({ param: 'location', code: 'invalid_path_parameter' });
-    expect(error.message.length).toBeLessThan(300);
+    expect(String(error.message).length).toBeLessThan(300);
     expect(h.calls).toHaveLength(0);
   });
 

@@ -99,3 +99,54 @@ describe('createFallbackRateLimiter across outages', () => {
     expect(lines).toHaveLength(2);
   });
 });
+
+describe('createFallbackRateLimiter holding refusals', () => {
+  /** A healthy shared store that admits `admit` requests, then refuses for 30 s. */
+  function countingStore(admit: number) {
+    const store = { calls: 0 };
+    const limiter: RateLimiter = {
+      async take(_key, rpm) {
+        store.calls++;
+        if (store.calls <= admit) return { allowed: true, limit: rpm, remaining: 0 };
+        return { allowed: false, limit: rpm, remaining: 0, retryAfterSeconds: 30 };
+      },
+    };
+    return { store, limiter };
+  }
+
+  it('answers a refused key from memory until its Retry-After, then asks the store again', async () => {
+    const { store, limiter } = countingStore(1);
+    let clock = 1_000_000;
+    const limited = createFallbackRateLimiter(limiter, {
+      store: 'durable_object',
+      now: () => clock,
+    });
+    expect((await limited.take('team', 1)).allowed).toBe(true);
+    expect(await limited.take('team', 1)).toEqual({
+      allowed: false,
+      limit: 1,
+      remaining: 0,
+      retryAfterSeconds: 30,
+    });
+    // A flood of refused requests costs the store nothing more.
+    for (let i = 0; i < 50; i++) await limited.take('team', 1);
+    expect(store.calls).toBe(2);
+    clock += 12_500;
+    expect(await limited.take('team', 1)).toMatchObject({ allowed: false, retryAfterSeconds: 18 });
+    expect(store.calls).toBe(2);
+    clock += 17_500;
+    await limited.take('team', 1);
+    expect(store.calls).toBe(3);
+  });
+
+  it('holds a refusal for its own key and limit only', async () => {
+    const { store, limiter } = countingStore(0);
+    const limited = createFallbackRateLimiter(limiter, { store: 'deno_kv', now: () => 0 });
+    await limited.take('a', 1);
+    await limited.take('b', 1);
+    // The same name with another limit, as after a config change, is asked afresh.
+    await limited.take('a', 5);
+    await limited.take('a', 1);
+    expect(store.calls).toBe(3);
+  });
+});

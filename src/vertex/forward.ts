@@ -63,13 +63,23 @@ export async function forwardToVertex(
       // A redirect would carry the Google bearer to wherever it points.
       redirect: 'manual',
     });
+    // Only a 200 is an answer: any other 2xx (a 204 cannot even be re-sent with a body) is an
+    // unexpected status below.
+    const answered = upstream.status === 200;
     // Vertex sends a non-streamed answer only once it is complete, so reading it whole here
     // costs no latency, proves it arrived intact (a broken one can still be retried), and keeps
-    // it under the same deadline as the headers.
-    if (upstream.ok && !request.stream) bytes = new Uint8Array(await upstream.arrayBuffer());
+    // it under the same deadline as the headers. Its content type is passed on, so it must be
+    // JSON's: a page from a misconfigured VERTEX_BASE_URL must not be served as the gateway's.
+    if (answered && !request.stream) {
+      if (isJson(upstream)) bytes = new Uint8Array(await upstream.arrayBuffer());
+      else {
+        await upstream.body?.cancel();
+        vertexError = notJsonError(upstream);
+      }
+    }
     // A stream's success is decided here too, before anything is committed: an answer that is
     // not an event stream would reach the client as an empty, finished one.
-    if (upstream.ok && request.stream && !isEventStream(upstream)) {
+    if (answered && request.stream && !isEventStream(upstream)) {
       const notAStream = await gatewayErrorFromNonStream(upstream);
       vertexError = notAStream.error;
       failedStatus = notAStream.googleStatus ?? 0;
@@ -112,7 +122,7 @@ export async function forwardToVertex(
   } finally {
     clearTimeout(timer);
   }
-  if (upstream.ok && !vertexError) return { ok: true, response: upstream, bytes };
+  if (upstream.status === 200 && !vertexError) return { ok: true, response: upstream, bytes };
 
   request.signal.removeEventListener('abort', onClientGone);
   if (vertexError) {
@@ -145,12 +155,26 @@ function failure(
   return { ok: false, error, retryable, retryAfter, upstreamStatus };
 }
 
+/** Whether a 200 to a non-streamed request declares JSON; no content type at all passes. */
+function isJson(response: Response): boolean {
+  const type = response.headers.get('content-type');
+  return type === null || /^application\/json\s*(?:;|$)/i.test(type);
+}
+
+const notJsonError = (response: Response) =>
+  new GatewayError(
+    502,
+    'api_error',
+    'upstream_not_json',
+    `Vertex AI answered with "${String(response.headers.get('content-type')).slice(0, 100)}" instead of JSON.`,
+  );
+
 /**
  * Whether a 200 to a streaming request is one. No content type at all is given the benefit of
- * the doubt; a 204 or a declared other type is not.
+ * the doubt; no body or a declared other type is not.
  */
 function isEventStream(response: Response): boolean {
-  if (response.status === 204 || !response.body) return false;
+  if (!response.body) return false;
   const type = response.headers.get('content-type');
   return type === null || /^text\/event-stream\s*(?:;|$)/i.test(type);
 }

@@ -203,6 +203,57 @@ describe('unexpected upstream statuses', () => {
   );
 });
 
+describe('unexpected upstream successes', () => {
+  it.each([
+    [201, 'a plain request', CHAT_BODY],
+    [204, 'a plain request', CHAT_BODY],
+    [205, 'a plain request', CHAT_BODY],
+    [204, 'a stream request', CHAT_BODY.replace(/}$/, ',"stream":true}')],
+  ])('answers an upstream %i to %s with 502, not a 500', async (status, _kind, body) => {
+    const h = harness(
+      { UPSTREAM_MAX_RETRIES: '0' },
+      () => new Response(status === 201 ? '{}' : null, { status }),
+    );
+    await expectOpenAIError(
+      await post(h, '/v1/chat/completions', body),
+      502,
+      'api_error',
+      'upstream_unexpected_status',
+    );
+  });
+
+  it('refuses a non-streamed 200 that is not JSON rather than serve it as the gateway', async () => {
+    const page = () =>
+      new Response('<script>alert(1)</script>', {
+        headers: { 'content-type': 'text/html; charset=utf-8' },
+      });
+    const h = harness({ UPSTREAM_MAX_RETRIES: '1' }, page);
+    const response = await post(h, '/v1/chat/completions');
+    const error = await expectOpenAIError(response, 502, 'api_error', 'upstream_not_json');
+    expect(error.message).toBe(
+      'Vertex AI answered with "text/html; charset=utf-8" instead of JSON.',
+    );
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    // A wrong kind of answer is no transient failure: not retried.
+    expect(h.vertexCalls()).toHaveLength(1);
+  });
+
+  it.each([
+    'application/json',
+    'application/json; charset=UTF-8',
+    'Application/JSON;charset=utf-8',
+  ])('passes a non-streamed 200 declared %j on', async (type) => {
+    const h = harness(
+      {},
+      () => new Response('{"id":"x","choices":[]}', { headers: { 'content-type': type } }),
+    );
+    const response = await post(h, '/v1/chat/completions');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe(type);
+    expect(await response.text()).toBe('{"id":"x","choices":[]}');
+  });
+});
+
 describe('upstream URL', () => {
   it('sends the default route to the key project in us-central1, v1, openapi', async () => {
     const h = harness();

@@ -478,7 +478,7 @@ describe('broken streams', () => {
       'resource_exhausted',
     ],
     ['a JSON completion', () => jsonResponse(COMPLETION), 502, 'upstream_not_a_stream'],
-    ['a 204 with no body', () => new Response(null, { status: 204 }), 502, 'upstream_not_a_stream'],
+    ['no body', () => new Response(null, { status: 200 }), 502, 'upstream_not_a_stream'],
   ])(
     'refuses a 200 that answers a stream with %s, before committing',
     async (_name, answer, status, code) => {

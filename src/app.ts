@@ -229,11 +229,11 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
       request: c.req.raw,
       log,
       keepAlive: executionContextOf(c),
+      // Only a project the caller names is subject to the allow-list; the default one is the
+      // operator's own choice.
+      checkProject: (project) => assertProjectAllowed(config, project),
       resolveTargets: () => {
         const project = checkedParam('project', c.req.param('project'), PROJECT_PATTERN);
-        // Only a project the caller names is subject to the allow-list; the default one is the
-        // operator's own choice.
-        assertProjectAllowed(config, project);
         return [
           {
             version,

@@ -23,6 +23,8 @@ export interface ChatContext {
   request: Request;
   /** Resolves the location-ordered targets; throws for a path the gateway will not serve. */
   resolveTargets: () => VertexTarget[];
+  /** Refuses a project the gateway does not serve, where the caller chose it. */
+  checkProject?: (project: string) => void;
   log: RequestLog;
   /** The runtime's ExecutionContext, where it has one (Workers), for a token refresh. */
   keepAlive?: KeepAlive;
@@ -49,7 +51,11 @@ export function createChatCompletions(
     if (policy) record.key_name = policy.name;
     const targets = context.resolveTargets();
     // Every target has the same project and endpoint: failover changes only the location.
-    if (policy) enforceTarget(policy, targets[0] as VertexTarget);
+    const target = targets[0] as VertexTarget;
+    // The key's own limits first: a key held to some projects must not learn, from which of two
+    // refusals it gets, which other projects the gateway serves.
+    if (policy) enforceTarget(policy, target);
+    context.checkProject?.(target.project);
     const chat = parseChatRequest(
       await readBodyText(request, config.maxRequestBytes),
       config.modelAliases,

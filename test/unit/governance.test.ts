@@ -210,7 +210,24 @@ describe('projects policy', () => {
   it('still refuses projects the gateway itself does not serve', async () => {
     const h = governed();
     const response = await post(h, VERTEX_PATH('third-project'), CHAT_BODY, as(TEAM_A));
-    await expectOpenAIError(response, 403, 'permission_error', 'project_not_allowed');
+    const error = await expectOpenAIError(response, 403, 'permission_error', 'project_not_allowed');
+    expect(error.message).toMatch(/^This gateway does not serve project "third-project"/);
+    expect(h.calls).toHaveLength(0);
+  });
+
+  it('does not tell a key held to some projects which others the gateway serves', async () => {
+    const h = governed();
+    // The key may use neither; one the gateway serves, one it does not: the same refusal.
+    for (const project of [KEY_PROJECT, 'third-project']) {
+      const response = await post(h, VERTEX_PATH(project), CHAT_BODY, as(TEAM_B));
+      const error = await expectOpenAIError(
+        response,
+        403,
+        'permission_error',
+        'project_not_allowed',
+      );
+      expect(error.message).toBe(`The key "team-b" may not use project "${project}".`);
+    }
     expect(h.calls).toHaveLength(0);
   });
 });

@@ -28,6 +28,7 @@ import {
   ENDPOINT_PATTERN,
   isApiVersion,
   LOCATION_PATTERN,
+  MODEL_GARDEN_ENDPOINT,
   PROJECT_PATTERN,
 } from './vertex/path-params.ts';
 import { sleep } from './vertex/retry-policy.ts';
@@ -160,7 +161,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     // need its data to stay there.
     return [config.defaultLocation, ...config.fallbackLocations]
       .filter((location, i, all) => all.indexOf(location) === i)
-      .map((location) => ({ version: 'v1', project, location, endpoint: 'openapi' }));
+      .map((location) => ({ version: 'v1', project, location, endpoint: MODEL_GARDEN_ENDPOINT }));
   }
 
   const app: GatewayApp = new Hono();

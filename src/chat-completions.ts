@@ -8,6 +8,7 @@ import { tokenUsage, usageOfCompletion } from './openai/usage.ts';
 import { readBodyText } from './request-body.ts';
 import type { RequestLog, RequestRecord } from './request-log.ts';
 import { clippedForLog, roundMs, serverTiming } from './request-log.ts';
+import { MODEL_GARDEN_ENDPOINT } from './vertex/path-params.ts';
 import { guardEventStream } from './vertex/stream-guard.ts';
 import {
   callVertex,
@@ -59,6 +60,7 @@ export function createChatCompletions(
     const chat = parseChatRequest(
       await readBodyText(request, config.maxRequestBytes),
       config.modelAliases,
+      target.endpoint === MODEL_GARDEN_ENDPOINT,
     );
     record.model = clippedForLog(chat.requestedModel);
     record.upstream_model = clippedForLog(chat.model);

@@ -1,10 +1,8 @@
 import { GatewayError } from '../errors.ts';
 import type { RateLimiter } from '../limits/rate-limiter.ts';
+import { MODEL_GARDEN_ENDPOINT } from '../vertex/path-params.ts';
 import type { VertexTarget } from '../vertex/upstream-url.ts';
 import { allowsModel, allowsProject, type KeyPolicy } from './key-policy.ts';
-
-// Vertex's OpenAI-compatible endpoint for Model Garden models, named by `publisher/model`.
-const MODEL_GARDEN_ENDPOINT = 'openapi';
 
 /**
  * Refuses a target the key may not reach: 403, before anything is read or forwarded. A key held

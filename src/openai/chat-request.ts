@@ -20,9 +20,14 @@ export interface ChatRequest {
   body: string;
 }
 
+/**
+ * `modelGarden`: the request goes to the `openapi` endpoint, where a bare Gemini name needs
+ * Google's publisher; a self-deployed endpoint gets the name as the client sent it (or aliased).
+ */
 export function parseChatRequest(
   text: string,
   aliases: ReadonlyMap<string, string> = NO_ALIASES,
+  modelGarden = true,
 ): ChatRequest {
   let json: unknown;
   try {
@@ -49,7 +54,8 @@ export function parseChatRequest(
   }
 
   const { model, stream } = json as { model: string; stream?: boolean };
-  const upstreamModel = withPublisher(aliases.get(model) ?? model);
+  const named = aliases.get(model) ?? model;
+  const upstreamModel = modelGarden ? withPublisher(named) : named;
   return {
     requestedModel: model,
     model: upstreamModel,

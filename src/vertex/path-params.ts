@@ -18,6 +18,12 @@ export const PROJECT_PATTERN = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$/;
  */
 export const LOCATION_PATTERN = /^(?:global|us|eu|[a-z]{1,20}-[a-z]{1,20}[0-9]{1,2})$/;
 
+/**
+ * The endpoint for Gemini and Model Garden models, named `publisher/model`. Any other endpoint is
+ * a self-deployed one, where the model is named as its deployer chose.
+ */
+export const MODEL_GARDEN_ENDPOINT = 'openapi';
+
 /** `openapi`, a user-chosen endpoint id, or a generated numeric id. */
 export const ENDPOINT_PATTERN = /^(?:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[0-9]{1,30})$/;
 

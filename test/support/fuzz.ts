@@ -56,7 +56,8 @@ export type Verdict =
       rewritten: boolean;
     };
 
-export function judgeBody(bytes: Uint8Array): Verdict {
+/** `modelGarden`: the body goes to the `openapi` endpoint, where bare Gemini names get `google/`. */
+export function judgeBody(bytes: Uint8Array, modelGarden = true): Verdict {
   const text = decodeBody(bytes);
   let json: unknown;
   try {
@@ -71,7 +72,7 @@ export function judgeBody(bytes: Uint8Array): Verdict {
     if (names.filter((name) => name === key).length > 1) return { valid: false };
   }
   const model = json.model as string;
-  const rewritten = model.startsWith('gemini-');
+  const rewritten = modelGarden && model.startsWith('gemini-');
   // Assigning keeps the key where it was, as the gateway's in-place rewrite does.
   if (rewritten) json.model = `google/${model}`;
   return { valid: true, text, forwarded: json, rewritten };

@@ -254,6 +254,17 @@ describe('unexpected upstream successes', () => {
   });
 });
 
+describe('model names by endpoint', () => {
+  it('prefixes a bare Gemini name on openapi only, not on a self-deployed endpoint', async () => {
+    const h = harness();
+    expect((await post(h, vertexPath(KEY_PROJECT, 'us-central1', 'openapi'))).status).toBe(200);
+    expect((await post(h, vertexPath(KEY_PROJECT, 'us-central1', 'my-vllm'))).status).toBe(200);
+    const models = h.vertexCalls().map((call) => JSON.parse(call.body).model);
+    expect(models).toEqual(['google/gemini-2.5-flash', 'gemini-2.5-flash']);
+    expect(h.vertexCalls()[1]?.body).toBe(CHAT_BODY);
+  });
+});
+
 describe('upstream URL', () => {
   it('sends the default route to the key project in us-central1, v1, openapi', async () => {
     const h = harness();

@@ -155,6 +155,19 @@ describe('parseChatRequest forwards', () => {
     expect(chat.body).toBe(text);
   });
 
+  it('leaves a bare Gemini name alone for a self-deployed endpoint, but still applies aliases', () => {
+    const text = `{"model":"gemini-tuned","messages":${USER}}`;
+    const chat = parseChatRequest(text, new Map(), false);
+    expect(chat.model).toBe('gemini-tuned');
+    expect(chat.body).toBe(text);
+    const aliased = parseChatRequest(
+      `{"model":"fast","messages":${USER}}`,
+      new Map([['fast', 'gemini-tuned']]),
+      false,
+    );
+    expect(aliased.model).toBe('gemini-tuned');
+  });
+
   it('reads stream', () => {
     expect(parseChatRequest(`{"model":"m","messages":${USER},"stream":true}`).stream).toBe(true);
     expect(parseChatRequest(`{"model":"m","messages":${USER},"stream":false}`).stream).toBe(false);

@@ -2,6 +2,7 @@ import { type ExecutionContext, Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import type { GatewayApp } from '../../src/app.ts';
 import { usageOfCompletion } from '../../src/openai/usage.ts';
+import { type RequestRecord, requestLogLine } from '../../src/request-log.ts';
 import { waitUntil } from '../support/wait-until.ts';
 import { GATEWAY_KEY, GOOGLE_TOKEN, harness, post } from './gateway-harness.ts';
 import { jsonResponse, pemBody, testKeyPair } from './helpers.ts';
@@ -29,6 +30,25 @@ function expectNoSecrets() {
   const key = pemBody(testKeyPair().pkcs8Pem);
   for (let i = 0; i < key.length - 16; i += 61) expect(all).not.toContain(key.slice(i, i + 16));
 }
+
+describe('requestLogLine', () => {
+  it.each<RequestRecord>([
+    { request_id: 'r1', method: 'POST', route: null },
+    {
+      request_id: 'r2',
+      method: 'POST',
+      route: '/v1/chat/completions',
+      model: 'a "quoted"\n\u2028 model…',
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+      status: 200,
+      ttfb_ms: 1.25,
+    },
+  ])('is the record as one JSON line led by level and message', (record) => {
+    const line = requestLogLine(record);
+    expect(line).toBe(JSON.stringify({ level: 'info', message: 'request', ...record }));
+    expect(JSON.parse(line)).toEqual({ level: 'info', message: 'request', ...record });
+  });
+});
 
 describe('request log', () => {
   it('writes one JSON line per request with ids, route, model, status, attempts, timings and usage', async () => {

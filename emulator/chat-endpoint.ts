@@ -37,7 +37,9 @@ export const CHAT_PATH =
 // Every documented location, by format (VERTEX.md), and Vertex's two kinds of endpoint id. The
 // gateway checks the same formats (src/vertex/path-params.ts); written out again on purpose: the
 // stand-in for Google imports nothing from the gateway, so a mistake there cannot hide here too.
-const LOCATION = /^(global|us|eu|[a-z]+-[a-z]+[0-9]{1,2})$/;
+// A region's words are bounded as Google's host names are: `{location}-aiplatform` is one DNS
+// label, at most 63 characters.
+const LOCATION = /^(global|us|eu|[a-z]{1,20}-[a-z]{1,20}[0-9]{1,2})$/;
 const ENDPOINT = /^(openapi|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[0-9]+)$/;
 
 /**

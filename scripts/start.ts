@@ -81,8 +81,9 @@ if (devVarsHaveServiceAccountKey(join(ROOT, '.dev.vars'))) {
       `    base URL    http://127.0.0.1:${PORT}/v1`,
       `    API key     ${DEMO_CLIENT_KEY}`,
       '',
-      '  To use Google: cp .dev.vars.example .dev.vars, put your service-account key in it,',
-      '  and run npm start again.',
+      '  To use Google: cp .dev.vars.example .dev.vars, put your service-account key and a',
+      '  client key of your own (GATEWAY_API_KEYS, e.g. openssl rand -hex 32) in it, and run',
+      '  npm start again.',
       '',
     ].join('\n'),
   );

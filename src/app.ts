@@ -216,6 +216,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     return chatCompletions({
       request: c.req.raw,
       resolveTargets: defaultTargets,
+      checkProject: operatorsProject,
       log,
       keepAlive: executionContextOf(c),
     });
@@ -288,7 +289,13 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
     log.record.route = OPENAI_ROUTE;
     let response: Response;
     try {
-      response = await chatCompletions({ request, resolveTargets: defaultTargets, log, keepAlive });
+      response = await chatCompletions({
+        request,
+        resolveTargets: defaultTargets,
+        checkProject: operatorsProject,
+        log,
+        keepAlive,
+      });
     } catch (error) {
       response = errorResponse(error, log.record);
     }
@@ -354,6 +361,9 @@ function checkedParam(name: string, value: string | undefined, pattern: RegExp):
     name,
   );
 }
+
+/** The default route's project is the operator's own choice (VERTEX_PROJECT): always served. */
+const operatorsProject = (_project: string) => {};
 
 function assertProjectAllowed(config: Config, project: string): void {
   if (config.allowedProjects === '*' || config.allowedProjects.has(project)) return;

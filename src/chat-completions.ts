@@ -24,8 +24,11 @@ export interface ChatContext {
   request: Request;
   /** Resolves the location-ordered targets; throws for a path the gateway will not serve. */
   resolveTargets: () => VertexTarget[];
-  /** Refuses a project the gateway does not serve, where the caller chose it. */
-  checkProject?: (project: string) => void;
+  /**
+   * Refuses a project the gateway does not serve, where the caller chose it. Required, so that no
+   * route can leave it out by mistake and serve any project.
+   */
+  checkProject: (project: string) => void;
   log: RequestLog;
   /** The runtime's ExecutionContext, where it has one (Workers), for a token refresh. */
   keepAlive?: KeepAlive;
@@ -56,7 +59,7 @@ export function createChatCompletions(
     // The key's own limits first: a key held to some projects must not learn, from which of two
     // refusals it gets, which other projects the gateway serves.
     if (policy) enforceTarget(policy, target);
-    context.checkProject?.(target.project);
+    context.checkProject(target.project);
     const chat = parseChatRequest(
       await readBodyText(request, config.maxRequestBytes),
       config.modelAliases,

@@ -17,6 +17,9 @@ export interface FallbackRateLimiterOptions {
 // A limiter answers in milliseconds when healthy; a chat request must not hang on one that stalls.
 const DEFAULT_TIMEOUT_MS = 2_000;
 
+// Held refusals are per key name, which the configuration bounds; past this many, lapsed ones go.
+const MAX_HELD_REFUSALS = 64;
+
 class StoreTimeout extends Error {
   override readonly name = 'StoreTimeout';
 }
@@ -42,6 +45,14 @@ export function createFallbackRateLimiter(
   // one key's flood of refused requests spend the store's daily quota or its single thread, and
   // push every key onto per-isolate counting. Keyed with the limit, which a new config may change.
   const refusedUntil = new Map<string, number>();
+  const holdRefusal = (held: string, until: number) => {
+    // Entries of keys that went quiet, or of a limit a new config replaced, go once they lapse.
+    if (refusedUntil.size >= MAX_HELD_REFUSALS) {
+      const time = now();
+      for (const [name, end] of refusedUntil) if (end <= time) refusedUntil.delete(name);
+    }
+    refusedUntil.set(held, until);
+  };
 
   return {
     scope: 'shared',
@@ -66,7 +77,8 @@ export function createFallbackRateLimiter(
         ]);
         // Recovered: the next outage is news again.
         warned = false;
-        if (!verdict.allowed) refusedUntil.set(held, now() + verdict.retryAfterSeconds * 1000);
+        if (verdict.allowed) refusedUntil.delete(held);
+        else holdRefusal(held, now() + verdict.retryAfterSeconds * 1000);
         return verdict;
       } catch (error) {
         if (!warned) {

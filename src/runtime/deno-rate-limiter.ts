@@ -111,7 +111,13 @@ export function createKvRateLimiter(
 
   return createFallbackRateLimiter(
     { take },
-    { fallback: options.fallback, warn: options.warn, store: 'deno_kv' },
+    {
+      fallback: options.fallback,
+      warn: options.warn,
+      now: options.now,
+      timeoutMs: options.timeoutMs,
+      store: 'deno_kv',
+    },
   );
 }
 

@@ -816,7 +816,7 @@ export function preview(c: BodyCase): string {
 
 /** Google's formats, as the README states them (project id or number, location, endpoint). */
 const PROJECT = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$/;
-const LOCATION = /^(?:global|us|eu|[a-z]+-[a-z]+[0-9]{1,2})$/;
+const LOCATION = /^(?:global|us|eu|[a-z]{1,20}-[a-z]{1,20}[0-9]{1,2})$/;
 const ENDPOINT = /^(?:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[0-9]{1,30})$/;
 
 export interface PathParts {

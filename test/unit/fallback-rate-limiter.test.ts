@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFallbackRateLimiter } from '../../src/limits/fallback-rate-limiter.ts';
 import { createMemoryRateLimiter } from '../../src/limits/memory-rate-limiter.ts';
-import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
+import type { RateLimiter, RateLimitVerdict } from '../../src/limits/rate-limiter.ts';
 
 /** A shared store that fails while `down` is set. */
 function flakyStore() {
@@ -148,5 +148,21 @@ describe('createFallbackRateLimiter holding refusals', () => {
     await limited.take('a', 5);
     await limited.take('a', 1);
     expect(store.calls).toBe(3);
+  });
+});
+
+describe('createFallbackRateLimiter dropping held refusals', () => {
+  it('drops a hold when the store admits the key after all (a request that was in flight)', async () => {
+    let calls = 0;
+    const answers: RateLimitVerdict[] = [
+      { allowed: false, limit: 2, remaining: 0, retryAfterSeconds: 30 },
+      { allowed: true, limit: 2, remaining: 0 },
+    ];
+    // The refusal and then the admission come back to two requests sent together.
+    const store: RateLimiter = { take: async () => answers[calls++] as RateLimitVerdict };
+    const limited = createFallbackRateLimiter(store, { store: 'durable_object', now: () => 0 });
+    await Promise.all([limited.take('team', 2), limited.take('team', 2)]);
+    await limited.take('team', 2);
+    expect(calls).toBe(3);
   });
 });

@@ -22,7 +22,7 @@ import {
   openRequestLog,
   type RequestLog,
   type RequestRecord,
-  requestLogLine,
+  recordWriter,
 } from './request-log.ts';
 import {
   ENDPOINT_PATTERN,
@@ -104,7 +104,7 @@ export function createGateway(config: Config, deps: GatewayDependencies = {}): G
         onRefreshFailed: (error) => sink(refreshFailedLine(error)),
       })
     : null;
-  const writeLog = (record: RequestRecord) => sink(requestLogLine(record));
+  const writeLog = recordWriter(sink);
   const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter();
   if (rateLimiter.scope !== 'shared' && config.keyPolicies.some((key) => key.rpm !== null)) {
     sink(PER_ISOLATE_LIMITS_LINE);

@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'hono';
 import { createGateway, type GatewayApp, type GatewayDependencies } from './app.ts';
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
-import { closeRequestLog, consoleLogSink, openRequestLog, requestLogLine } from './request-log.ts';
+import { closeRequestLog, consoleLogSink, openRequestLog, recordWriter } from './request-log.ts';
 
 /** `ctx` is Workers' ExecutionContext; the gateway keeps a token refresh alive with it. */
 export type FetchHandler = (
@@ -50,7 +50,7 @@ function buildHandler(env: Record<string, unknown>, deps: GatewayDependencies): 
  * each with its request id, server timing and log line, as a working gateway's answers have.
  */
 function misconfiguredHandler(problem: ConfigError, deps: GatewayDependencies): FetchHandler {
-  const sink = deps.log ?? consoleLogSink;
+  const writeLog = recordWriter(deps.log ?? consoleLogSink);
   console.error(
     JSON.stringify({
       level: 'error',
@@ -70,7 +70,7 @@ function misconfiguredHandler(problem: ConfigError, deps: GatewayDependencies): 
       (request.method === 'GET' || request.method === 'HEAD');
     if (!healthCheck) log.record.error_code = error.code;
     const response = healthCheck ? Response.json({ status: 'ok' }) : error.toResponse();
-    closeRequestLog(log, response, (record) => sink(requestLogLine(record)));
+    closeRequestLog(log, response, writeLog);
     return response;
   };
 }

@@ -61,6 +61,12 @@ export function requestLogLine(record: RequestRecord): string {
   return LINE_START + JSON.stringify(record).slice(1);
 }
 
+/** Writes a finished record to `sink` as its JSON line. */
+export const recordWriter =
+  (sink: LogSink) =>
+  (record: RequestRecord): void =>
+    sink(requestLogLine(record));
+
 /** Opens a request's log record; the time is taken here, before any gateway work. */
 export function openRequestLog(method: string, callerRequestId: string | undefined): RequestLog {
   const startedAt = performance.now();

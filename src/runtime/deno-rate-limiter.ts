@@ -9,6 +9,7 @@ import { admit } from '../limits/sliding-window.ts';
 export type RateLimitKv = Pick<Deno.Kv, 'get' | 'atomic'>;
 
 export interface KvRateLimiterOptions extends Omit<FallbackRateLimiterOptions, 'store'> {
+  /** The clock of the window and of held refusals; Date.now unless given. */
   now?: () => number;
   /** Commits tried for one request before it is counted in memory instead. */
   maxAttempts?: number;
@@ -109,16 +110,7 @@ export function createKvRateLimiter(
     });
   }
 
-  return createFallbackRateLimiter(
-    { take },
-    {
-      fallback: options.fallback,
-      warn: options.warn,
-      now: options.now,
-      timeoutMs: options.timeoutMs,
-      store: 'deno_kv',
-    },
-  );
+  return createFallbackRateLimiter({ take }, { ...options, store: 'deno_kv' });
 }
 
 interface Waiter {

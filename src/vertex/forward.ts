@@ -71,7 +71,7 @@ export async function forwardToVertex(
     // it under the same deadline as the headers. Its content type is passed on, so it must be
     // JSON's: a page from a misconfigured VERTEX_BASE_URL must not be served as the gateway's.
     if (answered && !request.stream) {
-      if (isJson(upstream)) bytes = new Uint8Array(await upstream.arrayBuffer());
+      if (declares(upstream, JSON_TYPE)) bytes = new Uint8Array(await upstream.arrayBuffer());
       else {
         await upstream.body?.cancel();
         vertexError = notJsonError(upstream);
@@ -155,10 +155,16 @@ function failure(
   return { ok: false, error, retryable, retryAfter, upstreamStatus };
 }
 
-/** Whether a 200 to a non-streamed request declares JSON; no content type at all passes. */
-function isJson(response: Response): boolean {
-  const type = response.headers.get('content-type');
-  return type === null || /^application\/json\s*(?:;|$)/i.test(type);
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
+const EVENT_STREAM_TYPE = /^text\/event-stream\s*(?:;|$)/i;
+
+/**
+ * Whether an answer declares the media type `type` matches. No content type at all is given the
+ * benefit of the doubt; a declared other type is not.
+ */
+function declares(response: Response, type: RegExp): boolean {
+  const declared = response.headers.get('content-type');
+  return declared === null || type.test(declared);
 }
 
 const notJsonError = (response: Response) =>
@@ -169,12 +175,6 @@ const notJsonError = (response: Response) =>
     `Vertex AI answered with "${String(response.headers.get('content-type')).slice(0, 100)}" instead of JSON.`,
   );
 
-/**
- * Whether a 200 to a streaming request is one. No content type at all is given the benefit of
- * the doubt; no body or a declared other type is not.
- */
-function isEventStream(response: Response): boolean {
-  if (!response.body) return false;
-  const type = response.headers.get('content-type');
-  return type === null || /^text\/event-stream\s*(?:;|$)/i.test(type);
-}
+/** Whether a 200 to a streaming request is one: it has a body, declared an event stream. */
+const isEventStream = (response: Response) =>
+  response.body !== null && declares(response, EVENT_STREAM_TYPE);

@@ -13,8 +13,9 @@
  * worktree (`git worktree add ../try`) with `npm ci` run in it, or a node_modules symlink to this
  * one's. `--memory` instead opens 1000 slow streams on a fresh process per checkout and round,
  * and reports the RSS over idle, as `npm run bench` does. `--latency` instead times sequential
- * requests on one connection (the whole answer with `--mode json`, the first chunk with
- * `--mode stream`) and reports each checkout's p50 minus the floor's, as a median over rounds.
+ * requests on one connection per leg, the legs taking turns request by request (the whole answer
+ * with `--mode json`, the first chunk with `--mode stream`), and reports each checkout's p50
+ * minus the floor's, as a median over rounds.
  * `--large` streams an 8 MB answer through each leg and reports MB/s relative to the floor's.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -199,7 +200,15 @@ async function compareLatency(list: Variant[], context: LegContext): Promise<voi
   const legs = await startAll(list, context);
   const measure = values.mode === 'stream' ? measureTimeToFirstChunk : measureLatency;
   const budget = { maxRequests: 100_000, maxSeconds: seconds };
-  const results = await alternate(legs, async (leg) => (await measure(leg, budget)).p50);
+  // Every leg in each round, request by request in turn (see load.ts), not one after another.
+  const results = legs.map(() => [] as number[]);
+  for (let round = 0; round < rounds; round++) {
+    const latencies = await measure(legs, budget);
+    latencies.forEach((latency, i) => {
+      results[i]?.push(latency.p50);
+    });
+    process.stderr.write(`round ${round + 1}/${rounds}\n`);
+  }
   printComparison(
     list,
     `${values.mode === 'stream' ? 'first chunk' : 'whole answer'} p50 at 1 connection`,

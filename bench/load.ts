@@ -5,7 +5,8 @@
  * Throughput uses autocannon (its HTTP client is much cheaper than node:http, so on a 2-core
  * machine the load generator takes less CPU away from the system under test). Latencies below a
  * millisecond are timed with process.hrtime.bigint() around sequential requests on one keep-alive
- * connection, where autocannon's whole-millisecond histogram would be too coarse.
+ * connection per leg, where autocannon's whole-millisecond histogram would be too coarse; the legs
+ * take turns request by request, so they are timed on the same machine (see inTurn).
  */
 import { Agent, type IncomingMessage, request } from 'node:http';
 import autocannon from 'autocannon';
@@ -30,7 +31,7 @@ export interface UpstreamControl {
   stats(): Promise<EmulatorStats>;
 }
 
-/** How long a sequential measurement may take: whichever limit comes first. */
+/** How long a sequential measurement may take, per target: whichever limit comes first. */
 export interface Budget {
   maxRequests: number;
   maxSeconds: number;
@@ -99,28 +100,40 @@ function timedRequest(agent: Agent, target: Target, body: string): Promise<Timin
   });
 }
 
-/** Sequential requests on one keep-alive connection, after a short warm-up. */
-async function sequential(
-  target: Target,
+/**
+ * Sequential requests to several targets taken in turn, one keep-alive connection each: a request
+ * to each target, then the next turn, in reverse order every other turn, after a short warm-up.
+ * On this shared machine a process's speed drifts by up to three times within a minute, and by
+ * half within seconds (the same step of the gateway, timed inside Deno, took 17 µs in one round,
+ * 31 in the one before and 51 a minute earlier),
+ * so legs timed one after the other, seconds apart, differ by the drift as much as by their own
+ * cost. Taken in turn, every target sees the same machine. Each target gets up to `maxRequests`
+ * samples, and the whole takes about `maxSeconds` per target, with at least 50 samples each.
+ */
+async function inTurn(
+  targets: readonly Target[],
   body: string,
   budget: Budget,
   sample: (timing: Timing) => number,
-): Promise<number[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+): Promise<number[][]> {
+  const agents = targets.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const order = targets.map((_, i) => i);
+  const turn = async (n: number, record: (i: number, timing: Timing) => void) => {
+    for (const i of n % 2 === 0 ? order : [...order].reverse()) {
+      record(i, await timedRequest(agents[i] as Agent, targets[i] as Target, body));
+    }
+  };
   try {
-    for (let i = 0; i < 20; i++) await timedRequest(agent, target, body);
-    const samples: number[] = [];
-    const deadline = performance.now() + budget.maxSeconds * 1000;
+    for (let n = 0; n < 20; n++) await turn(n, () => {});
+    const samples = targets.map(() => [] as number[]);
+    const deadline = performance.now() + budget.maxSeconds * 1000 * targets.length;
     // At least 50 samples, so a p99 is more than the single slowest request.
-    while (
-      samples.length < budget.maxRequests &&
-      (samples.length < 50 || performance.now() < deadline)
-    ) {
-      samples.push(sample(await timedRequest(agent, target, body)));
+    for (let n = 0; n < budget.maxRequests && (n < 50 || performance.now() < deadline); n++) {
+      await turn(n, (i, timing) => samples[i]?.push(sample(timing)));
     }
     return samples;
   } finally {
-    agent.destroy();
+    for (const agent of agents) agent.destroy();
   }
 }
 
@@ -185,14 +198,23 @@ export async function measureThroughput(
   };
 }
 
-/** Latency of a non-streaming request at one connection. */
-export async function measureLatency(target: Target, budget: Budget): Promise<Latency> {
-  return latencyOf(await sequential(target, CHAT_BODY, budget, (t) => t.totalMs));
+/** Latency of a non-streaming request at one connection per target, the targets in turn. */
+export async function measureLatency(
+  targets: readonly Target[],
+  budget: Budget,
+): Promise<Latency[]> {
+  return (await inTurn(targets, CHAT_BODY, budget, (t) => t.totalMs)).map(latencyOf);
 }
 
-/** Time to the first chunk of a streamed answer (the emulator's default answer, no delays). */
-export async function measureTimeToFirstChunk(target: Target, budget: Budget): Promise<Latency> {
-  return latencyOf(await sequential(target, STREAM_BODY, budget, (t) => t.firstByteMs));
+/**
+ * Time to the first chunk of a streamed answer (the emulator's default answer, no delays), at one
+ * connection per target, the targets in turn.
+ */
+export async function measureTimeToFirstChunk(
+  targets: readonly Target[],
+  budget: Budget,
+): Promise<Latency[]> {
+  return (await inTurn(targets, STREAM_BODY, budget, (t) => t.firstByteMs)).map(latencyOf);
 }
 
 /**

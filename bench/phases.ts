@@ -6,12 +6,14 @@
 import type { EmulatorProcess } from './emulator.ts';
 import { LEG_INFO, type LegContext, type LegId, type RunningLeg, startLeg } from './legs.ts';
 import {
+  type Latency,
   measureFirstRequests,
   measureLatency,
   measureStreamRate,
   measureThroughput,
   measureTimeToFirstChunk,
   openSlowStreams,
+  type Throughput,
   waitForUpstreamStreams,
 } from './load.ts';
 import type { BenchOptions } from './options.ts';
@@ -33,8 +35,8 @@ function roundOrder<T>(items: readonly T[], round: number): T[] {
 export async function smokeTest(legs: RunningLeg[], options: BenchOptions): Promise<void> {
   for (const leg of legs) {
     try {
-      await measureLatency(leg, { maxRequests: 1, maxSeconds: 0 });
-      await measureTimeToFirstChunk(leg, { maxRequests: 1, maxSeconds: 0 });
+      await measureLatency([leg], { maxRequests: 1, maxSeconds: 0 });
+      await measureTimeToFirstChunk([leg], { maxRequests: 1, maxSeconds: 0 });
     } catch (error) {
       log(`${LEG_INFO[leg.id].label} does not answer; its output:\n${leg.output()}`);
       throw error;
@@ -50,21 +52,33 @@ export async function measureRounds(
 ): Promise<Partial<Record<LegId, LegRound[]>>> {
   const rounds: Partial<Record<LegId, LegRound[]>> = {};
   for (let round = 0; round < options.rounds; round++) {
-    for (const leg of roundOrder(legs, round)) {
-      const throughput = await measureThroughput(
-        leg,
-        options.connections,
-        options.throughputSeconds,
-        options.warmupSeconds,
+    const order = roundOrder(legs, round);
+    const throughputs: Throughput[] = [];
+    for (const leg of order) {
+      throughputs.push(
+        await measureThroughput(
+          leg,
+          options.connections,
+          options.throughputSeconds,
+          options.warmupSeconds,
+        ),
       );
-      const latency = await measureLatency(leg, options.sequential);
-      const firstChunk = await measureTimeToFirstChunk(leg, options.sequential);
+    }
+    // Sequential requests take the legs in turn, request by request (see load.ts). They also
+    // keep the large streams below from following a load run at once: requests the load
+    // generator abandoned as it stopped may still reach the emulator and take their directives.
+    const latencies = await measureLatency(order, options.sequential);
+    const firstChunks = await measureTimeToFirstChunk(order, options.sequential);
+    for (const [i, leg] of order.entries()) {
       const streamMBps = await measureStreamRate(
         leg,
         emulator,
         options.largeStreamBytes,
         options.largeStreams,
       );
+      const throughput = throughputs[i] as Throughput;
+      const latency = latencies[i] as Latency;
+      const firstChunk = firstChunks[i] as Latency;
       const list = rounds[leg.id] ?? [];
       list.push({ throughput, latency, firstChunk, streamMBps });
       rounds[leg.id] = list;
@@ -102,7 +116,7 @@ export async function measureMemory(
         // The idle figure is a process that has served traffic (code compiled, pools warm),
         // after a quiet second, not a process that has never run a request.
         await measureThroughput(leg, options.connections, 1, 0);
-        await measureTimeToFirstChunk(leg, { maxRequests: 50, maxSeconds: 1 });
+        await measureTimeToFirstChunk([leg], { maxRequests: 50, maxSeconds: 1 });
         await sleep(1000);
         const idleBytes = treeRssBytes(pid);
         const streams = await openSlowStreams(

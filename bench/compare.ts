@@ -199,6 +199,9 @@ async function compareCpu(list: Variant[], context: LegContext): Promise<void> {
 async function compareLatency(list: Variant[], context: LegContext): Promise<void> {
   const legs = await startAll(list, context);
   const measure = values.mode === 'stream' ? measureTimeToFirstChunk : measureLatency;
+  // Warmed up as the main benchmark's rounds are by their load runs: a fresh process's first few
+  // thousand requests run code not yet optimised, and the rounds would drift down with it.
+  for (const leg of legs) await measureThroughput(leg, connections, 2, 0, body);
   const budget = { maxRequests: 100_000, maxSeconds: seconds };
   // Every leg in each round, request by request in turn (see load.ts), not one after another.
   const results = legs.map(() => [] as number[]);

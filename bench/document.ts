@@ -77,9 +77,9 @@ to \`google/gemini-2.5-flash\`; the others forward it unchanged.
 
 - **Alternating rounds**: ${plural(o.rounds, 'round')}; even rounds visit the legs in order, odd
   rounds in reverse (A B C, C B A, ...): first every leg's throughput, then the latency figures,
-  which take every leg in turn (below), then every leg's large stream. Tables show the median over rounds. A difference or
-  ratio between two legs is computed within each round, from measurements taken back to back
-  or in turn, and its median is reported.
+  for which a gateway and its floor take turns (below), then every leg's large stream. Tables
+  show the median over rounds. A difference or ratio between two legs is computed within each
+  round, from measurements taken back to back or in turn, and its median is reported.
 - **Throughput**: autocannon, ${o.connections} keep-alive connections, closed loop, a
   ${o.warmupSeconds} s warm-up, then ${o.throughputSeconds} s measured. p50/p99
   @${o.connections} are over every request of that run. CPU µs/req is the CPU time of the
@@ -87,14 +87,17 @@ to \`google/gemini-2.5-flash\`; the others forward it unchanged.
   seconds, divided by the requests served: the leg's own cost per request, apart from how the two
   cores are shared with autocannon and the emulator, which req/s at saturation also reflects.
 - **Latency @1 and time to first chunk**: sequential requests on one keep-alive
-  \`http.Agent\` connection per leg, timed with \`process.hrtime.bigint()\`. The legs take
-  turns request by request (one request to each leg, then the next turn, in reverse order
-  every other turn), after 20 warm-up turns: up to ${o.sequential.maxRequests} requests per
-  leg per round, or about ${o.sequential.maxSeconds} s per leg (at least 50). Taken in turn,
-  every leg is timed on the same machine: this machine's speed drifts by up to three times
-  within a minute, and by half within seconds, which legs timed one after another would read
-  as their own difference. The first chunk is the first body byte of a streamed answer (the emulator's
-  default answer, no delays).
+  \`http.Agent\` connection per leg, timed with \`process.hrtime.bigint()\`. The legs of one
+  runtime (a gateway and its floor) take turns request by request (one request to each, then
+  the next turn, in reverse order every other turn), after 20 warm-up turns: up to
+  ${o.sequential.maxRequests} requests per leg per round, or about ${o.sequential.maxSeconds} s
+  per leg (at least 50). Taken in turn, the two are timed on the same machine: this machine's
+  speed drifts by up to three times within a minute, and by half within seconds, which legs
+  timed one after another would read as their own difference. Legs of other runtimes do not
+  share the turns, because their requests in between slow the others (see
+  \`bench/phases.ts\`), so the "added vs direct" columns compare measurements seconds apart.
+  The first chunk is the first body byte of a streamed answer (the emulator's default answer,
+  no delays).
 - **Large stream**: a ${(o.largeStreamBytes / 1e6).toFixed(0)} MB answer (\`totalBytes\`, 1 KiB
   chunks) after one warm-up stream; up to ${plural(large.maxRequests, 'stream')} per leg per
   round (fewer if they take over ${large.maxSeconds} s). MB/s of wire bytes from the first byte

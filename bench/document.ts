@@ -79,7 +79,7 @@ to \`google/gemini-2.5-flash\`; the others forward it unchanged.
   rounds in reverse (A B C, C B A, ...): first every leg's throughput, then the latency figures,
   for which a gateway and its floor take turns (below), then every leg's large stream. Tables
   show the median over rounds. A difference or ratio between two legs is computed within each
-  round, from measurements taken back to back or in turn, and its median is reported.
+  round, from measurements taken in the same round, and its median is reported.
 - **Throughput**: autocannon, ${o.connections} keep-alive connections, closed loop, a
   ${o.warmupSeconds} s warm-up, then ${o.throughputSeconds} s measured. p50/p99
   @${o.connections} are over every request of that run. CPU µs/req is the CPU time of the
@@ -89,13 +89,16 @@ to \`google/gemini-2.5-flash\`; the others forward it unchanged.
 - **Latency @1 and time to first chunk**: sequential requests on one keep-alive
   \`http.Agent\` connection per leg, timed with \`process.hrtime.bigint()\`. The legs of one
   runtime (a gateway and its floor) take turns request by request (one request to each, then
-  the next turn, in reverse order every other turn), after 20 warm-up turns: up to
+  the next turn, each turn starting with the other leg), after 20 warm-up turns: up to
   ${o.sequential.maxRequests} requests per leg per round, or about ${o.sequential.maxSeconds} s
   per leg (at least 50). Taken in turn, the two are timed on the same machine: this machine's
-  speed drifts by up to three times within a minute, and by half within seconds, which legs
-  timed one after another would read as their own difference. Legs of other runtimes do not
-  share the turns, because their requests in between slow the others (see
-  \`bench/phases.ts\`), so the "added vs direct" columns compare measurements seconds apart.
+  speed drifts by up to three times within a minute, and by half within a few seconds, which
+  legs timed one after another would read as their own difference. Legs of other runtimes do
+  not share the turns, because their requests in between slow the others (see
+  \`bench/phases.ts\`). So the "added vs direct" columns compare measurements seconds apart and
+  under different conditions: direct alone, the gateway and floor with each other's requests in
+  between, which slows them a little. They are for orientation; the targets are against the
+  floor.
   The first chunk is the first body byte of a streamed answer (the emulator's default answer,
   no delays).
 - **Large stream**: a ${(o.largeStreamBytes / 1e6).toFixed(0)} MB answer (\`totalBytes\`, 1 KiB

@@ -1,6 +1,7 @@
 /**
- * The measurements. Each function drives one leg's Target and returns plain numbers (ms, req/s,
- * bytes); none of them knows which leg it is measuring, so every leg is measured identically.
+ * The measurements. Each function drives one leg's Target (the latency ones several, in turn) and
+ * returns plain numbers (ms, req/s, bytes); none of them knows which leg it is measuring, so
+ * every leg is measured identically.
  *
  * Throughput uses autocannon (its HTTP client is much cheaper than node:http, so on a 2-core
  * machine the load generator takes less CPU away from the system under test). Latencies below a
@@ -102,13 +103,14 @@ function timedRequest(agent: Agent, target: Target, body: string): Promise<Timin
 
 /**
  * Sequential requests to several targets taken in turn, one keep-alive connection each: a request
- * to each target, then the next turn, in reverse order every other turn, after a short warm-up.
- * On this shared machine a process's speed drifts by up to three times within a minute, and by
- * half within seconds (the same step of the gateway, timed inside Deno, took 17 µs in one round,
- * 31 in the one before and 51 a minute earlier),
- * so legs timed one after the other, seconds apart, differ by the drift as much as by their own
- * cost. Taken in turn, every target sees the same machine. Each target gets up to `maxRequests`
- * samples, and the whole takes about `maxSeconds` per target, with at least 50 samples each.
+ * to each target, then the next turn, after a short warm-up. Each turn starts one target further
+ * on (A B C, B C A, C A B; with two targets A B, B A), so that no target always follows the same
+ * one. On this shared machine a process's speed drifts by up to three times within a minute, and
+ * by half within a few seconds (the same step of the gateway, timed inside Deno, took 17 µs in
+ * one round, 31 in the one before and 51 a minute earlier), so legs timed one after the other,
+ * seconds apart, differ by the drift as much as by their own cost. Taken in turn, the targets
+ * see the same machine. Each target gets up to `maxRequests` samples, and the whole takes about
+ * `maxSeconds` per target, with at least 50 samples each.
  */
 async function inTurn(
   targets: readonly Target[],
@@ -119,7 +121,7 @@ async function inTurn(
   const agents = targets.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
   const order = targets.map((_, i) => i);
   const turn = async (n: number, record: (i: number, timing: Timing) => void) => {
-    for (const i of n % 2 === 0 ? order : [...order].reverse()) {
+    for (const i of [...order.slice(n % order.length), ...order.slice(0, n % order.length)]) {
       record(i, await timedRequest(agents[i] as Agent, targets[i] as Target, body));
     }
   };

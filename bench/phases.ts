@@ -92,7 +92,9 @@ export async function measureRounds(
     // The legs of one runtime, a gateway and its floor, take turns request by request (see
     // load.ts). They also keep the large streams below from following a load run at once:
     // requests the load generator abandoned as it stopped may still reach the emulator and take
-    // their directives.
+    // their directives. A quiet second first, so those leftovers do not land in the first
+    // group's figures either.
+    await sleep(1000);
     const latencies = await inTurnByRuntime(order, (group) =>
       measureLatency(group, options.sequential),
     );

@@ -1,7 +1,8 @@
 /**
  * Turns a run's raw results into the markdown the benchmark prints and writes to BENCHMARKS.md:
  * medians over rounds, figures paired by round (a gateway against the floor measured minutes
- * apart would mostly measure the machine's drift), and the issue's targets with their verdicts.
+ * apart would mostly measure the machine's drift; within a round they are measured back to back,
+ * or for the latency figures in turn), and the issue's targets with their verdicts.
  */
 import { BUNDLE_LIMIT_BYTES, bundleGzipBytes } from './bundle.ts';
 import { LEG_INFO, type LegId } from './legs.ts';
@@ -80,7 +81,7 @@ class Figures {
     return this.has(leg) ? median(this.series(leg, pick)) : undefined;
   }
 
-  /** Median over rounds of (leg − other), each round's pair measured back to back. */
+  /** Median over rounds of (leg − other), each round's pair measured in the same round. */
   difference(leg: LegId, other: LegId | undefined, pick: (round: LegRound) => number) {
     if (!other || !this.has(leg) || !this.has(other)) return undefined;
     return pairedMedian(this.series(leg, pick), this.series(other, pick), (a, b) => a - b);

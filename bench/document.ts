@@ -1,5 +1,5 @@
 /** BENCHMARKS.md: the run's machine, command and method around report.ts's tables. */
-import { resultTables, type Verdict, verdictTable } from './report.ts';
+import { floorMisses, resultTables, type Verdict, verdictTable } from './report.ts';
 import type { BenchResults } from './results.ts';
 
 function machineSection(results: BenchResults): string {
@@ -141,6 +141,17 @@ fields such as the emulator's directives are dropped). (4) Portkey keeps reading
 stream after its client has gone (the last memory column).`;
 }
 
+function floorSection(results: BenchResults): string {
+  const misses = floorMisses(results);
+  if (misses.length === 0) return '';
+  return `
+The floor itself, the cheapest forwarder its runtime allows, misses these targets in this run,
+so no gateway on that runtime could meet them on this machine:
+
+${misses.map((miss) => `- ${miss}`).join('\n')}
+`;
+}
+
 export function benchmarksDocument(results: BenchResults, list: Verdict[]): string {
   const allPass = list.every((v) => v.pass !== false);
   return `# Benchmarks
@@ -160,7 +171,7 @@ ${machineSection(results)}
 ${verdictTable(list)}
 
 ${allPass ? 'Every target is met in this run.' : 'Not every target is met in this run: see the FAIL rows.'}
-
+${floorSection(results)}
 ## Results
 
 ${resultTables(results)}

@@ -373,6 +373,31 @@ export function verdicts(results: BenchResults): Verdict[] {
   ];
 }
 
+/**
+ * The targets that are not relative to the floor, judged on the floor itself. The floor is the
+ * cheapest forwarder its runtime allows, so where it misses one, no gateway on that runtime can
+ * meet it on this machine, whatever the gateway does.
+ */
+export function floorMisses(results: BenchResults): string[] {
+  const f = new Figures(results);
+  const misses: string[] = [];
+  for (const g of GATEWAYS) {
+    const vsPortkey = f.ratio(g.floor, 'portkey', rps);
+    if (valid(vsPortkey) && vsPortkey < TARGETS.throughputVsPortkey) {
+      misses.push(
+        `${g.runtime}: the floor serves ${ratio(vsPortkey)} Portkey's req/s (target ≥ ${TARGETS.throughputVsPortkey}×)`,
+      );
+    }
+    const added = f.memory(g.floor)?.added;
+    if (valid(added) && added >= TARGETS.openStreamsBytes) {
+      misses.push(
+        `${g.runtime}: ${results.options.openStreams} open streams cost the floor ${mb(added)} MB over idle (target < ${TARGETS.openStreamsBytes / 1e6} MB)`,
+      );
+    }
+  }
+  return misses;
+}
+
 export function verdictTable(list: Verdict[]): string {
   return table(
     ['Target', ...GATEWAYS.map((g) => g.runtime)],

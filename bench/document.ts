@@ -15,6 +15,11 @@ function machineSection(results: BenchResults): string {
     `- **OS:** ${machine.os}`,
     `- **Versions:** ${versions}`,
     `- **Load average (1 min):** ${results.loadAverage.before.toFixed(2)} before, ${results.loadAverage.after.toFixed(2)} after`,
+    ...(results.stealShare === null
+      ? []
+      : [
+          `- **CPU time the host took back (steal) during the run:** ${(results.stealShare * 100).toFixed(0)}% (absolute figures suffer from it; ratios between legs measured in the same round less so)`,
+        ]),
   ].join('\n');
 }
 

@@ -58,3 +58,28 @@ export async function describeMachine(): Promise<Machine> {
 
 /** The 1-minute load average: other work on the machine shows up here. */
 export const loadAverage = (): number => loadavg()[0] ?? 0;
+
+/** The machine's CPU time so far, in clock ticks: all of it, and what the host took back. */
+export interface CpuTicks {
+  total: number;
+  steal: number;
+}
+
+/** From /proc/stat's first line; null where there is none (not Linux). */
+export function cpuTicks(): CpuTicks | null {
+  const line = firstMatch('/proc/stat', /^cpu\s+([\d ]+)/m);
+  if (!line) return null;
+  // user nice system idle iowait irq softirq steal guest guest_nice; guests are inside user.
+  const fields = line.split(/\s+/).map(Number).slice(0, 8);
+  return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+}
+
+/**
+ * The share of the machine's CPU time the host took back between two readings (a virtual
+ * machine's steal time). Time a process loses this way still counts as its own CPU time in
+ * /proc, and every leg runs slower, so a run with much of it reads worse throughout.
+ */
+export function stealShare(before: CpuTicks | null, after: CpuTicks | null): number | null {
+  if (!before || !after || after.total <= before.total) return null;
+  return (after.steal - before.steal) / (after.total - before.total);
+}

@@ -44,4 +44,6 @@ export interface BenchResults {
   startedAt: Date;
   durationSeconds: number;
   loadAverage: { before: number; after: number };
+  /** The share of CPU time the host took back during the run (steal); null if unknown. */
+  stealShare: number | null;
 }

@@ -10,7 +10,7 @@ import { buildBundle } from './bundle.ts';
 import { benchmarksDocument } from './document.ts';
 import { type EmulatorProcess, startEmulator } from './emulator.ts';
 import { type LegContext, type RunningLeg, startLeg } from './legs.ts';
-import { describeMachine, loadAverage } from './machine.ts';
+import { cpuTicks, describeMachine, loadAverage, stealShare } from './machine.ts';
 import { parseOptions } from './options.ts';
 import { log, measureCold, measureMemory, measureRounds, smokeTest } from './phases.ts';
 import { BIN, installCleanup, killAll, onCleanup, ROOT, runCommand } from './processes.ts';
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const started = performance.now();
   const loadBefore = loadAverage();
+  const ticksBefore = cpuTicks();
   const workdir = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
   // It holds a private key and configs with secrets: removed even after Ctrl-C.
   onCleanup(() => rmSync(workdir, { recursive: true, force: true }));
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
       startedAt,
       durationSeconds: (performance.now() - started) / 1000,
       loadAverage: { before: loadBefore, after: loadAverage() },
+      stealShare: stealShare(ticksBefore, cpuTicks()),
     };
     const list = verdicts(results);
     console.log(`\n${resultTables(results)}\n\n### Targets\n\n${verdictTable(list)}\n`);

@@ -148,7 +148,8 @@ async function startWorkerd(env: Record<string, string>): Promise<RunningProcess
   });
   writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   const port = await freePort();
-  const { child, output } = await launch(
+  // The dotenv file holds a service-account key: removed even when wrangler fails to start.
+  const started = launch(
     join(BIN, 'wrangler'),
     [
       'dev',
@@ -167,7 +168,11 @@ async function startWorkerd(env: Record<string, string>): Promise<RunningProcess
       'log',
     ],
     /Ready on http:\/\/127\.0\.0\.1:\d+/,
-  );
+  ).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
+  const { child, output } = await started;
   return {
     url: `http://127.0.0.1:${port}`,
     output,

@@ -119,21 +119,37 @@ async function startAll(list: Variant[], context: LegContext): Promise<RunningLe
 }
 
 /**
- * Measures every leg once per round, forwards on even rounds and backwards on odd ones (as
- * npm run bench alternates), and returns each leg's results, one per round.
+ * Runs the rounds: `measureRound` returns one result per leg, in the legs' order. Returns each
+ * leg's results, one per round.
  */
-async function alternate<T>(
+async function byRound<T>(
   legs: RunningLeg[],
-  measure: (leg: RunningLeg) => Promise<T>,
+  measureRound: (round: number) => Promise<T[]>,
 ): Promise<T[][]> {
   const results = legs.map(() => [] as T[]);
   for (let round = 0; round < rounds; round++) {
-    const order = legs.map((_, i) => i);
-    if (round % 2 === 1) order.reverse();
-    for (const i of order) results[i]?.push(await measure(legs[i] as RunningLeg));
+    const measured = await measureRound(round);
+    for (const [i, result] of measured.entries()) results[i]?.push(result);
     process.stderr.write(`round ${round + 1}/${rounds}\n`);
   }
   return results;
+}
+
+/**
+ * Measures every leg once per round, forwards on even rounds and backwards on odd ones (as
+ * npm run bench alternates), and returns each leg's results, one per round.
+ */
+function alternate<T>(
+  legs: RunningLeg[],
+  measure: (leg: RunningLeg) => Promise<T>,
+): Promise<T[][]> {
+  return byRound(legs, async (round) => {
+    const measured: T[] = new Array(legs.length);
+    const order = legs.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    for (const i of order) measured[i] = await measure(legs[i] as RunningLeg);
+    return measured;
+  });
 }
 
 interface Column {
@@ -204,14 +220,9 @@ async function compareLatency(list: Variant[], context: LegContext): Promise<voi
   for (const leg of legs) await measureThroughput(leg, connections, 2, 0, body);
   const budget = { maxRequests: 100_000, maxSeconds: seconds };
   // Every leg in each round, request by request in turn (see load.ts), not one after another.
-  const results = legs.map(() => [] as number[]);
-  for (let round = 0; round < rounds; round++) {
-    const latencies = await measure(legs, budget);
-    latencies.forEach((latency, i) => {
-      results[i]?.push(latency.p50);
-    });
-    process.stderr.write(`round ${round + 1}/${rounds}\n`);
-  }
+  const results = await byRound(legs, async () =>
+    (await measure(legs, budget)).map((latency) => latency.p50),
+  );
   printComparison(
     list,
     `${values.mode === 'stream' ? 'first chunk' : 'whole answer'} p50 at 1 connection`,

@@ -187,20 +187,19 @@ describe('models policy', () => {
   });
 });
 
+/** The refusal of team-b's key, which is held to other projects, for `project`. */
+async function expectTeamBRefused(response: Response, project: string): Promise<void> {
+  const error = await expectOpenAIError(response, 403, 'permission_error', 'project_not_allowed');
+  expect(error.message).toBe(`The key "team-b" may not use project "${project}".`);
+}
+
 describe('projects policy', () => {
   it('lets the key reach only its projects, by either route', async () => {
     const h = governed();
     const own = await post(h, VERTEX_PATH('other-project'), CHAT_BODY, as(TEAM_B));
     expect(own.status).toBe(200);
     for (const path of [VERTEX_PATH(KEY_PROJECT), '/v1/chat/completions']) {
-      const response = await post(h, path, CHAT_BODY, as(TEAM_B));
-      const error = await expectOpenAIError(
-        response,
-        403,
-        'permission_error',
-        'project_not_allowed',
-      );
-      expect(error.message).toBe(`The key "team-b" may not use project "${KEY_PROJECT}".`);
+      await expectTeamBRefused(await post(h, path, CHAT_BODY, as(TEAM_B)), KEY_PROJECT);
     }
     expect(h.vertexCalls()).toHaveLength(1);
     // A key without a projects list reaches what the gateway allows.
@@ -219,14 +218,7 @@ describe('projects policy', () => {
     const h = governed();
     // The key may use neither; one the gateway serves, one it does not: the same refusal.
     for (const project of [KEY_PROJECT, 'third-project']) {
-      const response = await post(h, VERTEX_PATH(project), CHAT_BODY, as(TEAM_B));
-      const error = await expectOpenAIError(
-        response,
-        403,
-        'permission_error',
-        'project_not_allowed',
-      );
-      expect(error.message).toBe(`The key "team-b" may not use project "${project}".`);
+      await expectTeamBRefused(await post(h, VERTEX_PATH(project), CHAT_BODY, as(TEAM_B)), project);
     }
     expect(h.calls).toHaveLength(0);
   });
